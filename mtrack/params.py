@@ -1,0 +1,195 @@
+"""Typed, validated parameters with physical units.
+
+Every length is in micrometres (``_um``), every time in seconds (``_s``) or
+frames (``_frames``). Unknown keys are refused (``extra="forbid"``) so that a
+typo in a configuration file is an error, never a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+__all__ = [
+    "InputParams",
+    "RecipientParams",
+    "DonorParams",
+    "TrackParams",
+    "EventParams",
+    "Params",
+    "ParamsError",
+    "load_params",
+    "dump_params",
+]
+
+
+class ParamsError(ValueError):
+    """Raised when a parameter file or value is invalid."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+
+
+class InputParams(_Model):
+    """Channel roles and calibration overrides (``None`` = read from metadata)."""
+
+    mito_channel: int = Field(0, ge=0, description="channel of the donor mitochondria")
+    membrane_channel: int = Field(1, ge=0, description="channel of the recipient membrane")
+    nuclei_channel: int | None = Field(None, ge=0, description="optional nuclei channel")
+    pixel_size_um: float | None = Field(None, gt=0, description="x/y pixel size override")
+    z_step_um: float | None = Field(None, gt=0, description="z step override")
+    frame_interval_s: float | None = Field(None, gt=0, description="frame interval override")
+
+    @model_validator(mode="after")
+    def _distinct_roles(self) -> "InputParams":
+        roles = [self.mito_channel, self.membrane_channel]
+        if self.nuclei_channel is not None:
+            roles.append(self.nuclei_channel)
+        if len(set(roles)) != len(roles):
+            raise ValueError(f"channel roles must be distinct channels, got {roles}")
+        return self
+
+
+class RecipientParams(_Model):
+    """Recipient cell segmentation from the membrane channel."""
+
+    marker: Literal["auto", "ring", "filled"] = Field(
+        "auto", description="membrane dye outlining cells (ring) or cytoplasmic fill (filled)"
+    )
+    smoothing_um: float = Field(0.5, gt=0, description="Gaussian sigma before thresholding")
+    cell_diameter_um: float = Field(15.0, gt=0, description="typical recipient cell diameter")
+    min_cell_diameter_um: float = Field(
+        5.0, gt=0, description="objects with a smaller equivalent diameter are discarded"
+    )
+    threshold_scale: float = Field(
+        1.0, gt=0, description="multiplier on the automatic foreground threshold"
+    )
+
+
+class DonorParams(_Model):
+    """Donor mitochondria (discrete objects) and donor bodies."""
+
+    mito_width_um: float = Field(0.5, gt=0, description="typical mitochondrion width")
+    background_um: float = Field(2.0, gt=0, description="scale of background removal")
+    threshold_sigma: float = Field(
+        5.0, gt=0, description="detection threshold in robust noise standard deviations"
+    )
+    min_size_um: float = Field(0.4, gt=0, description="min equivalent diameter of an object")
+    max_size_um: float = Field(5.0, gt=0, description="max equivalent diameter of an object")
+    min_punctate: float = Field(
+        2.0, gt=0, description="min ratio of object to surrounding signal (punctate vs diffuse)"
+    )
+    bleed_through: float = Field(
+        0.0, ge=0, le=1, description="membrane->mito bleed-through coefficient to subtract"
+    )
+    body_scale_um: float = Field(2.0, gt=0, description="closing radius that joins a donor body")
+    body_min_diameter_um: float = Field(
+        6.0, gt=0, description="min equivalent diameter of a donor body"
+    )
+
+    @model_validator(mode="after")
+    def _size_range(self) -> "DonorParams":
+        if self.min_size_um >= self.max_size_um:
+            raise ValueError("min_size_um must be smaller than max_size_um")
+        return self
+
+
+class TrackParams(_Model):
+    """Linking recipient cells and donor objects across frames."""
+
+    max_cell_displacement_um: float = Field(
+        6.0, gt=0, description="max centroid displacement of a recipient between frames"
+    )
+    max_donor_displacement_um: float = Field(
+        2.0, gt=0, description="max displacement of a donor object between frames"
+    )
+    max_gap_frames: int = Field(1, ge=0, le=5, description="frames an object may go missing")
+
+
+class EventParams(_Model):
+    """Calling transfer events."""
+
+    margin_um: float = Field(
+        0.8, ge=0, description="recipient mask eroded by this before testing containment"
+    )
+    min_containment: float = Field(
+        0.8, gt=0, le=1, description="fraction of the object inside the eroded recipient"
+    )
+    min_persistence_frames: int = Field(
+        3, ge=1, description="frames (gaps included) an object must stay inside"
+    )
+    baseline_frames: int = Field(
+        2, ge=1, description="objects present in these first frames are the starting state"
+    )
+    novelty_distance_um: float = Field(
+        2.0, gt=0, description="an object this close to an earlier one in the cell is not new"
+    )
+    novelty_memory_frames: int = Field(
+        3, ge=1, description="how many earlier frames the novelty test looks back"
+    )
+    contact_distance_um: float = Field(
+        1.0, ge=0, description="donor body within this distance of the recipient = contact"
+    )
+
+
+class Params(_Model):
+    """All parameters of an mtrack run."""
+
+    input: InputParams = Field(default_factory=InputParams)
+    recipient: RecipientParams = Field(default_factory=RecipientParams)
+    donor: DonorParams = Field(default_factory=DonorParams)
+    track: TrackParams = Field(default_factory=TrackParams)
+    event: EventParams = Field(default_factory=EventParams)
+
+    def updated(self, overrides: dict[str, dict[str, Any]]) -> "Params":
+        """Return a copy with ``{"section": {"key": value}}`` overrides applied and validated."""
+        data = self.model_dump()
+        for section, values in overrides.items():
+            if section not in data:
+                raise ParamsError(f"unknown parameter section '{section}'")
+            data[section].update({k: v for k, v in values.items() if v is not None})
+        return _validate(data, source="overrides")
+
+
+def _format_error(err: ValidationError) -> str:
+    first = err.errors()[0]
+    loc = ".".join(str(p) for p in first["loc"])
+    if first["type"] == "extra_forbidden":
+        return f"unknown parameter '{loc}'"
+    return f"parameter '{loc}': {first['msg']}" if loc else first["msg"]
+
+
+def _validate(data: Any, source: str) -> Params:
+    try:
+        return Params.model_validate(data)
+    except ValidationError as err:
+        raise ParamsError(f"{source}: {_format_error(err)}") from None
+
+
+def load_params(path: str | Path) -> Params:
+    """Read parameters from a YAML file; missing keys take their defaults.
+
+    Raises
+    ------
+    ParamsError
+        When the file is missing, is not YAML, or names an unknown or invalid parameter.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ParamsError(f"{path}: parameter file not found")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ParamsError(f"{path}: not valid YAML ({err.__class__.__name__})") from None
+    if not isinstance(data, dict):
+        raise ParamsError(f"{path}: expected a mapping of parameter sections")
+    return _validate(data, source=str(path))
+
+
+def dump_params(params: Params) -> str:
+    """Serialise parameters to YAML text (round-trips through :func:`load_params`)."""
+    return yaml.safe_dump(params.model_dump(), sort_keys=False)
