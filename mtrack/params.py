@@ -132,7 +132,7 @@ class EventParams(_Model):
         3, ge=1, description="how many earlier frames the novelty test looks back"
     )
     contact_distance_um: float = Field(
-        1.0, ge=0, description="donor body within this distance of the recipient = contact"
+        4.0, ge=0, description="route 'contact' when the object entered this close to a donor body"
     )
 
 

@@ -1,0 +1,245 @@
+"""Donor mitochondria: discrete objects and donor bodies from the mito channel.
+
+Diffuse signal (dye leakage into the medium, bleed-through from a filled membrane
+marker) is flat at the scale of a mitochondrion, so a white top-hat at a scale a little
+larger than a mitochondrion removes it while keeping tubules and puncta. The
+top-hat is then divided by a *local* noise estimate, so that detection is a
+signal-to-noise threshold that holds under photobleaching, uneven illumination and the
+brighter shot noise of a leaking cell.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage as ndi
+from skimage import filters, morphology, segmentation
+
+from .params import DonorParams
+
+__all__ = ["enhance_donors", "segment_donors", "segment_donor_bodies", "ellipsoid_footprint"]
+
+_MAD_TO_SIGMA = 1.4826
+
+
+def _sigmas(scale: tuple[float, float, float], sigma_um: float, is_3d: bool) -> tuple:
+    z, y, x = scale
+    return (sigma_um / z if is_3d else 0.0, sigma_um / y, sigma_um / x)
+
+
+def ellipsoid_footprint(radius_um: float, scale: tuple[float, float, float], is_3d: bool) -> np.ndarray:
+    """Boolean (Z, Y, X) footprint of a ball of ``radius_um`` in voxels of ``scale``.
+
+    With ``is_3d`` False the footprint is a single-plane disk.
+    """
+    radii = [radius_um / s for s in scale]
+    if not is_3d:
+        radii[0] = 0.0
+    half = [int(np.floor(r)) for r in radii]
+    grids = np.ogrid[tuple(slice(-h, h + 1) for h in half)]
+    dist = sum((g / max(r, 1e-9)) ** 2 for g, r in zip(grids, radii) if r > 0)
+    return np.asarray(dist <= 1.0)
+
+
+def enhance_donors(
+    mito: np.ndarray,
+    scale: tuple[float, float, float],
+    params: DonorParams,
+    membrane: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Background-free donor signal and its signal-to-noise map.
+
+    Parameters
+    ----------
+    mito : (Z, Y, X) array
+        Donor mitochondria channel of one frame.
+    scale : tuple of 3 floats
+        Voxel size (z, y, x) in µm.
+    params : DonorParams
+        ``mito_width_um`` sets the smoothing, ``background_um`` the top-hat radius,
+        ``bleed_through`` the fraction of ``membrane`` subtracted first.
+    membrane : (Z, Y, X) array, optional
+        Membrane channel, used only when ``params.bleed_through > 0``.
+
+    Returns
+    -------
+    tophat : (Z, Y, X) float32
+        Smoothed signal minus its morphological opening (local background).
+    snr : (Z, Y, X) float32
+        ``tophat`` divided by the local noise standard deviation.
+    """
+    is_3d = mito.shape[0] > 1
+    image = mito.astype(np.float32)
+    if params.bleed_through > 0 and membrane is not None:
+        mem = membrane.astype(np.float32)
+        image = image - params.bleed_through * (mem - np.median(mem))
+    fine_sigmas = _sigmas(scale, params.mito_width_um, is_3d)
+    fine = image - ndi.gaussian_filter(image, fine_sigmas)
+    level = ndi.gaussian_filter(image, _sigmas(scale, 2 * params.background_um, is_3d))
+    weights = _gaussian_kernel_weights(fine_sigmas)
+    fine_gain2 = 1.0 - 2.0 * weights.max() + float(np.sum(weights**2))
+    noise_sd = np.sqrt(_noise_variance(fine, level) / fine_gain2)
+    smooth_sigmas = _sigmas(scale, params.mito_width_um / 4, is_3d)
+    smooth = ndi.gaussian_filter(image, smooth_sigmas)
+    footprint = ellipsoid_footprint(params.background_um, scale, is_3d)
+    tophat = smooth - ndi.grey_opening(smooth, footprint=footprint)
+    smooth_gain = float(np.sqrt(np.sum(_gaussian_kernel_weights(smooth_sigmas) ** 2)))
+    snr = tophat / (noise_sd * smooth_gain)
+    return tophat.astype(np.float32), snr.astype(np.float32)
+
+
+def _noise_variance(fine: np.ndarray, level: np.ndarray, n_bins: int = 16) -> np.ndarray:
+    """Per-voxel noise variance as a function of the local signal level.
+
+    The variance-versus-level curve (Poisson-Gaussian noise grows with the level) is
+    estimated from medians of ``fine**2`` in quantile bins of the local level,
+    so sparse structures (mitochondria) do not inflate the estimate.
+    """
+    sq = (fine.astype(np.float64) ** 2).ravel()
+    lev = level.astype(np.float64).ravel()
+    edges = np.unique(np.quantile(lev, np.linspace(0, 1, n_bins + 1)))
+    if edges.size < 3:
+        var = np.median(sq) / 0.455 + 1e-12
+        return np.full(fine.shape, var, np.float32)
+    which = np.clip(np.searchsorted(edges, lev, side="right") - 1, 0, edges.size - 2)
+    order = np.argsort(which, kind="stable")
+    groups = np.split(order, np.cumsum(np.bincount(which, minlength=edges.size - 1))[:-1])
+    centres = np.array([np.median(lev[g]) for g in groups if g.size])
+    # the median of a chi-square(1) variable is 0.455 times its mean
+    variances = np.array([np.median(sq[g]) / 0.455 for g in groups if g.size])
+    floor = max(float(np.min(variances)), 1e-12)
+    return np.maximum(np.interp(level, centres, variances), floor).astype(np.float32)
+
+
+def _gaussian_kernel_weights(sigmas: tuple) -> np.ndarray:
+    impulse_shape = tuple(2 * int(np.ceil(4 * s)) + 1 for s in sigmas)
+    impulse = np.zeros(impulse_shape, np.float64)
+    impulse[tuple(n // 2 for n in impulse_shape)] = 1.0
+    return ndi.gaussian_filter(impulse, sigmas)
+
+
+def segment_donors(
+    snr: np.ndarray,
+    scale: tuple[float, float, float],
+    params: DonorParams,
+) -> np.ndarray:
+    """Instance labels of discrete donor objects from a signal-to-noise map.
+
+    Hysteresis threshold (high ``threshold_sigma``, low half of it), then objects
+    outside the size range ``[min_size_um, max_size_um]`` (equivalent diameter) are
+    removed.
+
+    Returns
+    -------
+    labels : (Z, Y, X) int32
+    """
+    is_3d = snr.shape[0] > 1
+    high = params.threshold_sigma
+    mask = filters.apply_hysteresis_threshold(snr, high / 2, high)
+    structure = ndi.generate_binary_structure(3, 1)
+    if not is_3d:
+        structure[0] = structure[2] = False
+    labels, n = ndi.label(mask, structure=structure)
+    if n == 0:
+        return labels.astype(np.int32)
+    voxel = scale[0] * scale[1] * scale[2] if is_3d else scale[1] * scale[2]
+    counts = np.bincount(labels.ravel())[1:] * voxel
+    if is_3d:
+        diameters = np.cbrt(6 * counts / np.pi)
+    else:
+        diameters = np.sqrt(4 * counts / np.pi)
+    keep = np.zeros(n + 1, bool)
+    keep[1:] = (diameters >= params.min_size_um) & (diameters <= params.max_size_um)
+    labels = np.where(keep[labels], labels, 0)
+    relabelled, _, _ = segmentation.relabel_sequential(labels)
+    return relabelled.astype(np.int32)
+
+
+def segment_donor_bodies(
+    objects: np.ndarray,
+    recipients: np.ndarray,
+    scale: tuple[float, float, float],
+    params: DonorParams,
+) -> np.ndarray:
+    """Donor bodies: regions densely packed with donor objects, outside recipients.
+
+    The density of detected objects (not raw intensity) is used, so the mask does not
+    depend on photobleaching or on a diffuse rise of signal.
+
+    Parameters
+    ----------
+    objects : (Z, Y, X) int array
+        Donor object labels (any detected object, before size filtering is fine).
+    recipients : (Z, Y, X) int array
+        Recipient cell labels; bodies never overlap them.
+
+    Returns
+    -------
+    body : (Z, Y, X) bool
+    """
+    is_3d = objects.shape[0] > 1
+    density = ndi.gaussian_filter(
+        (objects > 0).astype(np.float32), _sigmas(scale, params.body_scale_um, is_3d)
+    )
+    body = density > 0.15
+    body = ndi.binary_closing(body, ellipsoid_footprint(params.body_scale_um, scale, is_3d))
+    body = _fill_holes_per_plane(body)
+    body &= recipients == 0
+    voxel = scale[0] * scale[1] * scale[2] if is_3d else scale[1] * scale[2]
+    diameter = params.body_min_diameter_um
+    min_voxels = (np.pi / 6 * diameter**3 if is_3d else np.pi / 4 * diameter**2) / voxel
+    return morphology.remove_small_objects(body, max(int(min_voxels), 1))
+
+
+def _fill_holes_per_plane(mask: np.ndarray) -> np.ndarray:
+    return np.stack([ndi.binary_fill_holes(plane) for plane in mask])
+
+
+def object_table(
+    labels: np.ndarray,
+    intensity: np.ndarray,
+    tophat: np.ndarray,
+    snr: np.ndarray,
+    scale: tuple[float, float, float],
+    shell_um: float,
+) -> dict[str, np.ndarray]:
+    """Vectorised per-object measurements (no Python loop over objects).
+
+    Returns a dict of equal-length arrays: label, z, y, x (voxel centroid), size_um
+    (equivalent diameter), intensity (mean raw), signal (summed top-hat), snr (max),
+    punctate (object over surrounding shell, background-free).
+    """
+    is_3d = labels.shape[0] > 1
+    ids = np.arange(1, int(labels.max()) + 1)
+    if ids.size == 0:
+        empty = np.zeros(0)
+        keys = ["label", "z", "y", "x", "size_um", "intensity", "signal", "snr", "punctate"]
+        return {k: empty.copy() for k in keys}
+    counts = ndi.sum_labels(np.ones_like(labels, np.float32), labels, ids)
+    centroids = np.array(ndi.center_of_mass(np.ones_like(labels, np.float32), labels, ids))
+    voxel = scale[0] * scale[1] * scale[2] if is_3d else scale[1] * scale[2]
+    volume = counts * voxel
+    size = np.cbrt(6 * volume / np.pi) if is_3d else np.sqrt(4 * volume / np.pi)
+    mean_int = ndi.mean(intensity, labels, ids)
+    signal = ndi.sum_labels(tophat, labels, ids)
+    peak = ndi.maximum(snr, labels, ids)
+    # punctate: object's background-free level over the level of a surrounding shell
+    spacing = scale if is_3d else (1e6, scale[1], scale[2])
+    expanded = segmentation.expand_labels(labels, distance=shell_um, spacing=spacing)
+    shell = np.where(labels == 0, expanded, 0)
+    background = float(np.percentile(intensity, 5))
+    obj_level = np.asarray(mean_int) - background
+    shell_level = np.asarray(ndi.mean(intensity, shell, ids)) - background
+    shell_level = np.where(np.isfinite(shell_level), shell_level, 0.0)
+    punctate = obj_level / np.maximum(shell_level, 0.05 * np.maximum(obj_level, 1e-6))
+    return {
+        "label": ids,
+        "z": centroids[:, 0],
+        "y": centroids[:, 1],
+        "x": centroids[:, 2],
+        "size_um": size,
+        "intensity": np.asarray(mean_int),
+        "signal": np.asarray(signal),
+        "snr": np.asarray(peak),
+        "punctate": punctate,
+    }
+

@@ -1,0 +1,106 @@
+"""Score called events against ground truth (simulated truth or a reviewed table)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import linear_sum_assignment
+
+__all__ = ["match_events", "score_events"]
+
+
+def match_events(
+    called: pd.DataFrame,
+    truth: pd.DataFrame,
+    *,
+    tol_px: float = 6.0,
+    tol_z: float = 2.0,
+    tol_frames: int = 2,
+) -> list[tuple[int, int]]:
+    """One-to-one matches between called and true events (row positions).
+
+    A pair may match when onsets differ by at most ``tol_frames``, the y/x centroids by
+    at most ``tol_px`` pixels and z by at most ``tol_z`` planes. Among those, the
+    assignment minimising distance plus onset difference is chosen (Hungarian).
+    """
+    if len(called) == 0 or len(truth) == 0:
+        return []
+    c = called[["t", "z", "y", "x"]].to_numpy(float)
+    g = truth[["t", "z", "y", "x"]].to_numpy(float)
+    dt = np.abs(c[:, None, 0] - g[None, :, 0])
+    dz = np.abs(c[:, None, 1] - g[None, :, 1])
+    dyx = np.hypot(c[:, None, 2] - g[None, :, 2], c[:, None, 3] - g[None, :, 3])
+    ok = (dt <= tol_frames) & (dz <= tol_z) & (dyx <= tol_px)
+    cost = np.where(ok, dyx + dt, 1e9)
+    rows, cols = linear_sum_assignment(cost)
+    return [(int(i), int(j)) for i, j in zip(rows, cols) if ok[i, j]]
+
+
+def score_events(
+    called: pd.DataFrame,
+    truth: pd.DataFrame,
+    *,
+    tol_px: float = 6.0,
+    tol_z: float = 2.0,
+    tol_frames: int = 2,
+) -> dict:
+    """Precision, recall, F1, onset error, route accuracy and decoys called.
+
+    Parameters
+    ----------
+    called : DataFrame
+        ``events.csv`` rows (``t, z, y, x, route`` and optionally ``status``); rows
+        with status ``rejected`` are ignored.
+    truth : DataFrame
+        Either a simulator ``truth.csv`` (``kind`` column: ``transfer`` rows are
+        events, ``decoy`` rows must not be called) or a reviewed ``events.csv``
+        (``status`` accepted/added/auto are events, rejected are not).
+
+    Returns
+    -------
+    dict of plain Python numbers, ready for JSON.
+    """
+    if "status" in called:
+        called = called[called["status"] != "rejected"]
+    called = called.reset_index(drop=True)
+    if "kind" in truth:
+        events = truth[truth["kind"] == "transfer"]
+        decoys = truth[truth["kind"] == "decoy"]
+    else:
+        events = truth[truth["status"] != "rejected"]
+        decoys = truth[truth["status"] == "rejected"]
+    events = events.reset_index(drop=True)
+    decoys = decoys.reset_index(drop=True)
+    pairs = match_events(called, events, tol_px=tol_px, tol_z=tol_z, tol_frames=tol_frames)
+    tp = len(pairs)
+    fp = len(called) - tp
+    fn = len(events) - tp
+    precision = tp / len(called) if len(called) else 1.0
+    recall = tp / len(events) if len(events) else 1.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    onset = [int(called.loc[i, "t"] - events.loc[j, "t"]) for i, j in pairs]
+    route_ok = [
+        called.loc[i, "route"] == events.loc[j, "route"]
+        for i, j in pairs
+        if "route" in called and "route" in events and events.loc[j, "route"]
+    ]
+    matched = {i for i, _ in pairs}
+    unmatched = called.drop(index=list(matched))
+    decoy_pairs = match_events(
+        unmatched.reset_index(drop=True), decoys,
+        tol_px=3 * tol_px, tol_z=tol_z, tol_frames=10**6,
+    )
+    return {
+        "n_called": int(len(called)),
+        "n_true": int(len(events)),
+        "tp": tp,
+        "fp": fp,
+        "fn": fn,
+        "precision": round(precision, 4),
+        "recall": round(recall, 4),
+        "f1": round(f1, 4),
+        "max_onset_error": int(max(map(abs, onset))) if onset else 0,
+        "mean_onset_error": round(float(np.mean(onset)), 4) if onset else 0.0,
+        "route_accuracy": round(float(np.mean(route_ok)), 4) if route_ok else None,
+        "decoys_called": len(decoy_pairs),
+    }

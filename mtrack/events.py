@@ -1,0 +1,162 @@
+"""Calling transfer events from per-frame tables and recipient tracks.
+
+An event is a *new, discrete* donor object inside a recipient: inside the recipient
+mask eroded by a margin, punctate, absent from the recipient's starting state and from
+the frames just before, and persisting. Donor objects inside one recipient are linked
+across frames (distance-gated, gaps allowed) into connected components, so that one
+mitochondrion that wobbles, fades for a frame or divides yields one event.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from .params import Params
+
+__all__ = ["EVENT_COLUMNS", "call_events", "candidate_objects", "mark_positive"]
+
+EVENT_COLUMNS = [
+    "event_id", "track_id", "t", "z", "y", "x", "time_s", "z_um", "y_um", "x_um",
+    "size_um", "intensity", "depth_um", "persistence", "route", "bridge_id", "score", "status",
+]
+
+
+def candidate_objects(objects: pd.DataFrame, cells: pd.DataFrame, params: Params) -> pd.DataFrame:
+    """Donor objects that count as inside a tracked recipient, with its ``track_id``.
+
+    Parameters
+    ----------
+    objects : DataFrame
+        Per-frame donor objects (``t`` plus :data:`mtrack.frame.OBJECT_COLUMNS`).
+    cells : DataFrame
+        Per-frame recipients with ``t, label, track_id``.
+    """
+    keys = cells[["t", "label", "track_id"]].rename(columns={"label": "recipient"})
+    inside = objects[
+        (objects["recipient"] > 0)
+        & (objects["containment"] >= params.event.min_containment)
+        & (objects["punctate"] >= params.donor.min_punctate)
+    ]
+    return inside.merge(keys, on=["t", "recipient"], how="inner").sort_values(
+        ["track_id", "t", "z", "y", "x"], kind="stable"
+    ).reset_index(drop=True)
+
+
+def _components(group: pd.DataFrame, um: np.ndarray, params: Params) -> np.ndarray:
+    """Connected components of objects linked within ``max_gap_frames`` and distance."""
+    frames = group["t"].to_numpy()
+    rows, cols = [], []
+    step = params.track.max_donor_displacement_um
+    for gap in range(1, params.track.max_gap_frames + 2):
+        for t in np.unique(frames):
+            a = np.flatnonzero(frames == t)
+            b = np.flatnonzero(frames == t + gap)
+            if a.size == 0 or b.size == 0:
+                continue
+            dist = np.linalg.norm(um[a][:, None] - um[b][None], axis=2)
+            i, j = np.nonzero(dist <= step * gap)
+            rows.extend(a[i])
+            cols.extend(b[j])
+    n = len(group)
+    graph = coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n))
+    return connected_components(graph, directed=False)[1]
+
+
+def call_events(
+    objects: pd.DataFrame,
+    cells: pd.DataFrame,
+    scale: tuple[float, float, float],
+    frame_interval: float,
+    params: Params,
+) -> pd.DataFrame:
+    """Call transfer events.
+
+    Parameters
+    ----------
+    objects : DataFrame
+        Per-frame donor objects with a ``t`` column.
+    cells : DataFrame
+        Per-frame recipients with ``t, label, track_id``.
+    scale : tuple of 3 floats
+        Voxel size (z, y, x) in µm.
+    frame_interval : float
+        Seconds between frames.
+    params : Params
+
+    Returns
+    -------
+    events : DataFrame with :data:`EVENT_COLUMNS`, sorted by onset, track and position.
+    """
+    ev = params.event
+    candidates = candidate_objects(objects, cells, params)
+    track_start = cells.groupby("track_id")["t"].min()
+    rows = []
+    for track_id, group in candidates.groupby("track_id", sort=True):
+        um = group[["z", "y", "x"]].to_numpy(float) * np.asarray(scale, float)
+        comp = _components(group, um, params)
+        frames = group["t"].to_numpy()
+        for c in np.unique(comp):
+            members = np.flatnonzero(comp == c)
+            t0 = int(frames[members].min())
+            if t0 < track_start[track_id] + ev.baseline_frames:
+                continue  # starting state of this recipient
+            persistence = int(frames[members].max()) - t0 + 1
+            if persistence < ev.min_persistence_frames:
+                continue
+            onset = members[frames[members] == t0]
+            first = onset[np.argmax(group["signal"].to_numpy()[onset])]
+            earlier = np.flatnonzero(
+                (frames < t0) & (frames >= t0 - ev.novelty_memory_frames)
+            )
+            if earlier.size and np.min(
+                np.linalg.norm(um[earlier] - um[first], axis=1)
+            ) <= ev.novelty_distance_um:
+                continue  # a known object that faded and came back, not a new one
+            row = group.iloc[first]
+            rows.append(_event_row(row, int(track_id), t0, persistence, scale,
+                                   frame_interval, group.iloc[members], params))
+    events = pd.DataFrame(rows, columns=EVENT_COLUMNS)
+    if len(events):
+        events = events.sort_values(["t", "track_id", "z", "y", "x"], kind="stable")
+        events["event_id"] = np.arange(1, len(events) + 1)
+    return events.reset_index(drop=True).astype({"event_id": int, "track_id": int, "t": int})
+
+
+def _event_row(row, track_id, t0, persistence, scale, frame_interval, members, params) -> dict:
+    ev = params.event
+    body = row["body_distance_um"]
+    route = "contact" if np.isfinite(body) and body <= ev.contact_distance_um else "unknown"
+    k = params.donor.threshold_sigma
+    contrast = 1.0 - np.exp(-max(float(members["snr"].max()) - k, 0.0) / k)
+    depth = min(float(row["depth_um"]) / (ev.margin_um + 2.0), 1.0)
+    lasting = min(persistence / (2.0 * ev.min_persistence_frames), 1.0)
+    return {
+        "event_id": 0,
+        "track_id": track_id,
+        "t": t0,
+        "z": float(row["z"]),
+        "y": float(row["y"]),
+        "x": float(row["x"]),
+        "time_s": t0 * frame_interval,
+        "z_um": float(row["z"]) * scale[0],
+        "y_um": float(row["y"]) * scale[1],
+        "x_um": float(row["x"]) * scale[2],
+        "size_um": float(row["size_um"]),
+        "intensity": float(row["intensity"]),
+        "depth_um": float(row["depth_um"]),
+        "persistence": persistence,
+        "route": route,
+        "bridge_id": "",
+        "score": round((contrast + depth + lasting) / 3.0, 4),
+        "status": "auto",
+    }
+
+
+def mark_positive(cells: pd.DataFrame, events: pd.DataFrame) -> pd.Series:
+    """Boolean per cell row: the recipient track has received a transfer by frame ``t``."""
+    onset = events.groupby("track_id")["t"].min() if len(events) else pd.Series(dtype=int)
+    first = cells["track_id"].map(onset)
+    return (first.notna() & (cells["t"] >= first)).astype(bool)

@@ -1,0 +1,193 @@
+"""The per-frame core: one frame (C, Z, Y, X) -> labels and small tables.
+
+This is the unit of work that the orchestration layer parallelises. It is a pure
+function of one frame, its voxel size and the parameters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import ndimage as ndi
+from skimage.segmentation import find_boundaries
+
+from .donors import enhance_donors, object_table, segment_donor_bodies, segment_donors
+from .params import Params
+from .segment import segment_recipients
+
+__all__ = ["FrameResult", "process_frame", "recipient_depth", "CELL_COLUMNS", "OBJECT_COLUMNS"]
+
+CELL_COLUMNS = [
+    "label", "area_or_volume", "z", "y", "x",
+    "donor_objects", "donor_signal", "diffuse_signal", "body_distance_um",
+]
+OBJECT_COLUMNS = [
+    "label", "z", "y", "x", "size_um", "intensity", "signal", "snr", "punctate",
+    "recipient", "containment", "depth_um", "body_distance_um",
+]
+
+
+@dataclass(frozen=True)
+class FrameResult:
+    """Everything the core measures in one frame.
+
+    Attributes
+    ----------
+    recipients, donors : (Z, Y, X) int32
+        Recipient cell labels and donor object labels (frame-local ids).
+    bodies : (Z, Y, X) bool
+        Donor bodies (dense donor signal outside recipients).
+    cells : DataFrame
+        One row per recipient cell, columns :data:`CELL_COLUMNS`.
+    objects : DataFrame
+        One row per donor object, columns :data:`OBJECT_COLUMNS`.
+    """
+
+    recipients: np.ndarray
+    donors: np.ndarray
+    bodies: np.ndarray
+    cells: pd.DataFrame
+    objects: pd.DataFrame
+
+
+def _edt(mask: np.ndarray, scale: tuple[float, float, float]) -> np.ndarray:
+    """Euclidean distance (µm) from each True voxel to the nearest False voxel."""
+    if mask.shape[0] == 1:
+        return ndi.distance_transform_edt(mask[0], sampling=scale[1:])[None]
+    return ndi.distance_transform_edt(mask, sampling=scale)
+
+
+def recipient_depth(recipients: np.ndarray, scale: tuple[float, float, float]) -> np.ndarray:
+    """Depth (µm) of every voxel inside its recipient cell; 0 outside and on boundaries.
+
+    Boundaries between touching cells count as outside, so depth measures distance to
+    the cell's own membrane (in 3D, to its 3D surface).
+    """
+    if recipients.shape[0] == 1:
+        inner = find_boundaries(recipients[0], mode="inner")[None]
+    else:
+        inner = find_boundaries(recipients, mode="inner")
+    interior = (recipients > 0) & ~inner
+    return _edt(interior, scale)
+
+
+def _majority_recipient(objects: np.ndarray, recipients: np.ndarray, n: int) -> np.ndarray:
+    """For each object 1..n, the recipient label covering most of its voxels (0: none)."""
+    inside = (objects > 0) & (recipients > 0)
+    if n == 0 or not inside.any():
+        return np.zeros(n, np.int64)
+    pairs = np.stack([objects[inside], recipients[inside]]).astype(np.int64)
+    uniq, counts = np.unique(pairs, axis=1, return_counts=True)
+    order = np.lexsort((-counts, uniq[0]))  # per object, the largest count first
+    uniq = uniq[:, order]
+    first = np.r_[True, uniq[0, 1:] != uniq[0, :-1]]
+    result = np.zeros(n + 1, np.int64)
+    result[uniq[0, first]] = uniq[1, first]
+    return result[1:]
+
+
+def process_frame(
+    frame: np.ndarray,
+    scale: tuple[float, float, float],
+    params: Params,
+) -> FrameResult:
+    """Segment and measure one frame.
+
+    Parameters
+    ----------
+    frame : (C, Z, Y, X) array
+        All channels of one time point.
+    scale : tuple of 3 floats
+        Voxel size (z, y, x) in µm.
+    params : Params
+        Channel roles in ``params.input``; algorithm parameters in the other sections.
+
+    Returns
+    -------
+    FrameResult
+    """
+    roles = params.input
+    mito = np.asarray(frame[roles.mito_channel], dtype=np.float32)
+    membrane = np.asarray(frame[roles.membrane_channel], dtype=np.float32)
+    nuclei = None
+    if roles.nuclei_channel is not None:
+        nuclei = np.asarray(frame[roles.nuclei_channel], dtype=np.float32)
+
+    recipients = segment_recipients(membrane, scale, params.recipient, nuclei=nuclei)
+    tophat, snr = enhance_donors(mito, scale, params.donor, membrane=membrane)
+    donors = segment_donors(snr, scale, params.donor)
+    bodies = segment_donor_bodies(donors, recipients, scale, params.donor)
+
+    depth = recipient_depth(recipients, scale)
+    body_distance = _edt(~bodies, scale) if bodies.any() else np.full(mito.shape, np.inf)
+    objects = _object_measurements(
+        donors, recipients, depth, body_distance, mito, tophat, snr, scale, params
+    )
+    cells = _cell_measurements(recipients, donors, bodies, body_distance, mito, tophat,
+                               objects, scale, params)
+    return FrameResult(recipients, donors, bodies, cells, objects)
+
+
+def _object_measurements(donors, recipients, depth, body_distance, mito, tophat, snr,
+                         scale, params) -> pd.DataFrame:
+    table = object_table(donors, mito, tophat, snr, scale, shell_um=params.donor.background_um)
+    n = len(table["label"])
+    ids = np.arange(1, n + 1)
+    recipient = _majority_recipient(donors, recipients, n)
+    # containment: share of the object's voxels in its recipient, deeper than the margin
+    deep = depth >= params.event.margin_um
+    if n:
+        rec_of_voxel = np.zeros(n + 1, np.int64)
+        rec_of_voxel[1:] = recipient
+        good = (recipients == rec_of_voxel[donors]) & deep & (donors > 0)
+        containment = ndi.mean(good.astype(np.float32), donors, ids)
+        depth_um = ndi.median(np.where(recipients == rec_of_voxel[donors], depth, 0.0),
+                              donors, ids)
+        body_um = ndi.minimum(body_distance, donors, ids)
+    else:
+        containment = depth_um = body_um = np.zeros(0)
+    table.update(
+        recipient=recipient,
+        containment=np.asarray(containment, float),
+        depth_um=np.asarray(depth_um, float),
+        body_distance_um=np.where(np.isfinite(body_um), body_um, np.nan),
+    )
+    return pd.DataFrame(table, columns=OBJECT_COLUMNS)
+
+
+def _cell_measurements(recipients, donors, bodies, body_distance, mito, tophat, objects,
+                       scale, params) -> pd.DataFrame:
+    is_3d = recipients.shape[0] > 1
+    n = int(recipients.max())
+    ids = np.arange(1, n + 1)
+    if n == 0:
+        return pd.DataFrame(columns=CELL_COLUMNS)
+    voxel = scale[0] * scale[1] * scale[2] if is_3d else scale[1] * scale[2]
+    ones = np.ones(recipients.shape, np.float32)
+    size = ndi.sum_labels(ones, recipients, ids) * voxel
+    centroids = np.array(ndi.center_of_mass(ones, recipients, ids)).reshape(n, 3)
+    # diffuse signal: cell interior away from donor objects, over the background level
+    free = ndi.binary_dilation(donors > 0, iterations=2) == 0
+    outside = (recipients == 0) & ~bodies & free
+    background = float(np.median(mito[outside])) if outside.any() else float(np.median(mito))
+    diffuse = np.asarray(ndi.median(mito, np.where(free, recipients, 0), ids), float)
+    diffuse = np.where(np.isfinite(diffuse), diffuse - background, 0.0)
+    inside = objects[(objects["recipient"] > 0)
+                     & (objects["containment"] >= params.event.min_containment)]
+    counts = np.bincount(inside["recipient"].astype(int), minlength=n + 1)[1:]
+    signal = np.bincount(inside["recipient"].astype(int), weights=inside["signal"],
+                         minlength=n + 1)[1:]
+    body_um = np.asarray(ndi.minimum(body_distance, recipients, ids), float)
+    return pd.DataFrame({
+        "label": ids,
+        "area_or_volume": size,
+        "z": centroids[:, 0],
+        "y": centroids[:, 1],
+        "x": centroids[:, 2],
+        "donor_objects": counts,
+        "donor_signal": signal,
+        "diffuse_signal": diffuse,
+        "body_distance_um": np.where(np.isfinite(body_um), body_um, np.nan),
+    }, columns=CELL_COLUMNS)

@@ -1,0 +1,100 @@
+"""Results of one movie: tables plus provenance; save to and load from a folder.
+
+A results folder is written under a temporary name and renamed into place, so a
+crash never leaves a folder that looks complete. An existing folder is replaced only
+with ``overwrite=True``, and then only after the new one is complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from .events import EVENT_COLUMNS
+from .params import Params, dump_params, load_params
+
+__all__ = ["Results", "OutputError", "CELL_CSV_COLUMNS", "check_output", "save_results",
+           "load_results"]
+
+CELL_CSV_COLUMNS = [
+    "track_id", "t", "label", "area_or_volume", "z", "y", "x",
+    "donor_objects", "donor_signal", "diffuse_signal", "positive",
+]
+
+
+class OutputError(OSError):
+    """The output folder cannot be written as asked."""
+
+
+@dataclass
+class Results:
+    """Tables and provenance of one analysed movie."""
+
+    events: pd.DataFrame
+    cells: pd.DataFrame
+    objects: pd.DataFrame
+    params: Params
+    run: dict = field(default_factory=dict)
+
+
+def check_output(out: str | Path, overwrite: bool) -> Path:
+    """Refuse an existing output folder unless ``overwrite``; check the parent is writable."""
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise OutputError(f"{out}: output folder exists; pass --overwrite to replace it")
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"{out}: exists and is not a folder")
+    parent = out.absolute().parent
+    if not parent.is_dir():
+        raise OutputError(f"{parent}: parent folder of the output does not exist")
+    if not os.access(parent, os.W_OK):
+        raise OutputError(f"{parent}: output location is not writable")
+    return out
+
+
+def _write_csv(table: pd.DataFrame, path: Path) -> None:
+    table.to_csv(path, index=False, float_format="%.6g", lineterminator="\n")
+
+
+def save_results(results: Results, out: str | Path, *, overwrite: bool = False) -> Path:
+    """Write ``events.csv``, ``cells.csv``, ``params.yaml`` and ``run.json`` into ``out``."""
+    out = check_output(out, overwrite)
+    parent = out.absolute().parent
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=parent))
+    try:
+        _write_csv(results.events[EVENT_COLUMNS], tmp / "events.csv")
+        _write_csv(results.cells[CELL_CSV_COLUMNS], tmp / "cells.csv")
+        (tmp / "params.yaml").write_text(dump_params(results.params))
+        (tmp / "run.json").write_text(json.dumps(results.run, indent=2, default=str) + "\n")
+        os.chmod(tmp, 0o755)
+        if out.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=parent))
+            os.rename(out, old / out.name)
+            os.rename(tmp, out)
+            shutil.rmtree(old)
+        else:
+            os.rename(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def load_results(folder: str | Path) -> Results:
+    """Read a results folder written by :func:`save_results`."""
+    folder = Path(folder)
+    missing = [n for n in ("events.csv", "cells.csv", "params.yaml", "run.json")
+               if not (folder / n).is_file()]
+    if missing:
+        raise OutputError(f"{folder}: not an mtrack results folder (missing {', '.join(missing)})")
+    events = pd.read_csv(folder / "events.csv", keep_default_na=False,
+                         dtype={"route": str, "bridge_id": str, "status": str})
+    cells = pd.read_csv(folder / "cells.csv")
+    run = json.loads((folder / "run.json").read_text())
+    return Results(events, cells, pd.DataFrame(), load_params(folder / "params.yaml"), run)

@@ -1,0 +1,38 @@
+import pandas as pd
+
+from mtrack.evaluate import score_events
+
+
+def _events(rows, **extra):
+    table = pd.DataFrame(rows, columns=["t", "z", "y", "x"])
+    for k, v in extra.items():
+        table[k] = v
+    return table
+
+
+def test_perfect_and_tolerances():
+    truth = _events([(5, 0, 10, 10), (8, 0, 50, 50)], kind="transfer", route="contact")
+    called = _events([(6, 0, 12, 11), (8, 0, 50, 50)], route="contact", status="auto")
+    s = score_events(called, truth)
+    assert (s["tp"], s["fp"], s["fn"], s["f1"]) == (2, 0, 0, 1.0)
+    assert s["max_onset_error"] == 1 and s["route_accuracy"] == 1.0
+
+
+def test_misses_false_calls_and_decoys():
+    truth = pd.concat([
+        _events([(5, 0, 10, 10)], kind="transfer", route="contact"),
+        _events([(3, 0, 80, 80)], kind="decoy", route=""),
+    ])
+    called = _events([(9, 0, 10, 10), (7, 0, 82, 79)], route="unknown")
+    s = score_events(called, truth)
+    assert s["tp"] == 0 and s["fp"] == 2 and s["fn"] == 1
+    assert s["decoys_called"] == 1 and s["f1"] == 0.0
+
+
+def test_rejected_rows_are_ignored_and_review_as_truth():
+    called = _events([(5, 0, 10, 10), (9, 0, 40, 40)], status=["auto", "auto"], route="unknown")
+    reviewed = _events([(5, 0, 10, 10), (9, 0, 40, 40), (12, 0, 70, 70)],
+                       status=["accepted", "rejected", "added"], route="unknown")
+    s = score_events(called, reviewed)
+    assert (s["tp"], s["fp"], s["fn"]) == (1, 1, 1)
+    assert s["precision"] == 0.5 and s["decoys_called"] == 1

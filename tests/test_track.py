@@ -1,0 +1,51 @@
+import numpy as np
+import pandas as pd
+
+from mtrack.params import TrackParams
+from mtrack.track import link_positions, track_recipients
+
+SCALE = (1.0, 0.5, 0.5)
+
+
+def _table(rows):
+    return pd.DataFrame(rows, columns=["t", "z", "y", "x"])
+
+
+def test_drifting_cells_keep_their_ids():
+    rng = np.random.default_rng(1)
+    starts = np.array([[0, 20, 20], [0, 20, 80], [0, 80, 50]], float)
+    rows = []
+    for t in range(10):
+        for s in rng.permutation(starts):  # detection order shuffled per frame
+            rows.append((t, *(s + [0, 1.5 * t, -1.0 * t])))
+    table = _table(rows)
+    ids = link_positions(table, SCALE, max_distance_um=3.0, max_gap_frames=1)
+    for s in starts:
+        near = np.isclose(table["y"] - 1.5 * table["t"], s[1]) & np.isclose(
+            table["x"] + table["t"], s[2])
+        assert len(set(ids[near])) == 1
+    assert len(set(ids)) == 3
+
+
+def test_gap_closing_and_new_track():
+    table = _table([(0, 0, 10, 10), (1, 0, 10, 11), (4, 0, 10, 12), (4, 0, 90, 90)])
+    ids = link_positions(table, SCALE, max_distance_um=2.0, max_gap_frames=1)
+    assert ids[0] == ids[1]
+    assert ids[2] != ids[1]  # two missing frames exceed max_gap_frames=1
+    ids2 = link_positions(table, SCALE, max_distance_um=2.0, max_gap_frames=2)
+    assert ids2[0] == ids2[1] == ids2[2]
+    assert ids2[3] not in ids2[:3]
+
+
+def test_too_far_is_a_new_track():
+    table = _table([(0, 0, 10, 10), (1, 0, 10, 30)])
+    ids = link_positions(table, SCALE, max_distance_um=5.0, max_gap_frames=1)
+    assert ids[0] != ids[1]
+
+
+def test_track_recipients_does_not_mutate():
+    cells = _table([(0, 0, 10, 10), (1, 0, 11, 10)]).assign(label=[1, 1])
+    before = cells.copy()
+    out = track_recipients(cells, SCALE, TrackParams())
+    pd.testing.assert_frame_equal(cells, before)
+    assert out["track_id"].tolist() == [1, 1]
