@@ -10,13 +10,15 @@ brighter shot noise of a leaking cell.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from scipy import ndimage as ndi
-from skimage import filters, morphology, segmentation
+from skimage import filters, segmentation
 
 from .params import DonorParams
 
-__all__ = ["enhance_donors", "segment_donors", "segment_donor_bodies", "ellipsoid_footprint"]
+__all__ = ["enhance_donors", "segment_donors", "segment_donor_bodies", "object_table", "ellipsoid_footprint"]
 
 _MAD_TO_SIGMA = 1.4826
 
@@ -72,42 +74,59 @@ def enhance_donors(
     if params.bleed_through > 0 and membrane is not None:
         mem = membrane.astype(np.float32)
         image = image - params.bleed_through * (mem - np.median(mem))
-    fine_sigmas = _sigmas(scale, params.mito_width_um, is_3d)
-    fine = image - ndi.gaussian_filter(image, fine_sigmas)
-    level = ndi.gaussian_filter(image, _sigmas(scale, 2 * params.background_um, is_3d))
-    weights = _gaussian_kernel_weights(fine_sigmas)
-    fine_gain2 = 1.0 - 2.0 * weights.max() + float(np.sum(weights**2))
-    noise_sd = np.sqrt(_noise_variance(fine, level) / fine_gain2)
-    smooth_sigmas = _sigmas(scale, params.mito_width_um / 4, is_3d)
+    # matched to a Gaussian profile whose full width at half maximum is the mito width
+    smooth_sigmas = _sigmas(scale, params.mito_width_um / 2.355, is_3d)
     smooth = ndi.gaussian_filter(image, smooth_sigmas)
-    footprint = ellipsoid_footprint(params.background_um, scale, is_3d)
-    tophat = smooth - ndi.grey_opening(smooth, footprint=footprint)
+    # a flat (single-plane) disk: a thin sheet of diffuse signal in z, such as dye in a
+    # flat lamella, is wide in x/y and must count as background, not as an object
+    footprint = ellipsoid_footprint(params.background_um, scale, is_3d=False)
+    background = ndi.grey_opening(smooth, footprint=footprint)
+    tophat = smooth - background
+    # noise under the null hypothesis "no object here": a function of the local
+    # background level, measured on the finest scale of the frame itself
+    fine_footprint = np.ones((3 if is_3d else 1, 3, 3), bool)
+    fine = image - ndi.median_filter(image, footprint=fine_footprint)
+    level = ndi.gaussian_filter(background, _sigmas(scale, params.mito_width_um, is_3d))
+    noise_sd = np.sqrt(_noise_variance(fine, level) / _median_residual_gain2(is_3d))
     smooth_gain = float(np.sqrt(np.sum(_gaussian_kernel_weights(smooth_sigmas) ** 2)))
     snr = tophat / (noise_sd * smooth_gain)
+    # the opening sits below the local mean by a few noise sd (it is a min-max filter):
+    # remove that offset, measured as the median over the frame (mostly background)
+    snr -= np.median(snr)
     return tophat.astype(np.float32), snr.astype(np.float32)
 
 
-def _noise_variance(fine: np.ndarray, level: np.ndarray, n_bins: int = 16) -> np.ndarray:
+def _noise_variance(fine: np.ndarray, level: np.ndarray, n_bins: int = 24) -> np.ndarray:
     """Per-voxel noise variance as a function of the local signal level.
 
-    The variance-versus-level curve (Poisson-Gaussian noise grows with the level) is
-    estimated from medians of ``fine**2`` in quantile bins of the local level,
-    so sparse structures (mitochondria) do not inflate the estimate.
+    Shot noise grows with the signal, so the variance-versus-level curve is measured
+    on the frame itself: medians of ``fine**2`` in quantile bins of the local level
+    (the median of a chi-square(1) variable is 0.455 times its mean, and a median is
+    not inflated by sparse structures), interpolated at each voxel's level. ``fine``
+    is the residual of a 3x3 median filter, which keeps edges out of it.
     """
     sq = (fine.astype(np.float64) ** 2).ravel()
     lev = level.astype(np.float64).ravel()
     edges = np.unique(np.quantile(lev, np.linspace(0, 1, n_bins + 1)))
     if edges.size < 3:
-        var = np.median(sq) / 0.455 + 1e-12
+        var = max(np.median(sq) / 0.455, 1e-12)
         return np.full(fine.shape, var, np.float32)
     which = np.clip(np.searchsorted(edges, lev, side="right") - 1, 0, edges.size - 2)
     order = np.argsort(which, kind="stable")
     groups = np.split(order, np.cumsum(np.bincount(which, minlength=edges.size - 1))[:-1])
     centres = np.array([np.median(lev[g]) for g in groups if g.size])
-    # the median of a chi-square(1) variable is 0.455 times its mean
     variances = np.array([np.median(sq[g]) / 0.455 for g in groups if g.size])
-    floor = max(float(np.min(variances)), 1e-12)
-    return np.maximum(np.interp(level, centres, variances), floor).astype(np.float32)
+    return np.interp(level, centres, variances).astype(np.float32)
+
+
+@functools.lru_cache(maxsize=2)
+def _median_residual_gain2(is_3d: bool) -> float:
+    """Variance of ``x - median3(x)`` for unit white noise (calibrated once, seeded)."""
+    rng = np.random.default_rng(0)
+    noise = rng.standard_normal((16, 128, 128) if is_3d else (1, 512, 512))
+    footprint = np.ones((3 if is_3d else 1, 3, 3), bool)
+    residual = noise - ndi.median_filter(noise, footprint=footprint)
+    return float(np.median(residual[1:-1, 1:-1, 1:-1] ** 2 if is_3d else residual**2) / 0.455)
 
 
 def _gaussian_kernel_weights(sigmas: tuple) -> np.ndarray:
@@ -187,7 +206,11 @@ def segment_donor_bodies(
     voxel = scale[0] * scale[1] * scale[2] if is_3d else scale[1] * scale[2]
     diameter = params.body_min_diameter_um
     min_voxels = (np.pi / 6 * diameter**3 if is_3d else np.pi / 4 * diameter**2) / voxel
-    return morphology.remove_small_objects(body, max(int(min_voxels), 1))
+    labels, _ = ndi.label(body)
+    sizes = np.bincount(labels.ravel())
+    keep = sizes >= min_voxels
+    keep[0] = False
+    return keep[labels]
 
 
 def _fill_holes_per_plane(mask: np.ndarray) -> np.ndarray:
@@ -206,7 +229,7 @@ def object_table(
 
     Returns a dict of equal-length arrays: label, z, y, x (voxel centroid), size_um
     (equivalent diameter), intensity (mean raw), signal (summed top-hat), snr (max),
-    punctate (object over surrounding shell, background-free).
+    punctate (share of the object's signal above a shell of ``shell_um`` around it).
     """
     is_3d = labels.shape[0] > 1
     ids = np.arange(1, int(labels.max()) + 1)
@@ -222,15 +245,17 @@ def object_table(
     mean_int = ndi.mean(intensity, labels, ids)
     signal = ndi.sum_labels(tophat, labels, ids)
     peak = ndi.maximum(snr, labels, ids)
-    # punctate: object's background-free level over the level of a surrounding shell
+    # punctate: the share of the object's background-free signal that stands above a
+    # thin shell around it: near 1 for a mitochondrion on a dark background, lower on
+    # a diffusely bright one, near 0 for a broad diffuse hump.
     spacing = scale if is_3d else (1e6, scale[1], scale[2])
     expanded = segmentation.expand_labels(labels, distance=shell_um, spacing=spacing)
     shell = np.where(labels == 0, expanded, 0)
+    obj_mean = np.asarray(mean_int, float)
+    shell_mean = np.asarray(ndi.mean(intensity, shell, ids), float)
+    shell_mean = np.where(np.isfinite(shell_mean), shell_mean, obj_mean)
     background = float(np.percentile(intensity, 5))
-    obj_level = np.asarray(mean_int) - background
-    shell_level = np.asarray(ndi.mean(intensity, shell, ids)) - background
-    shell_level = np.where(np.isfinite(shell_level), shell_level, 0.0)
-    punctate = obj_level / np.maximum(shell_level, 0.05 * np.maximum(obj_level, 1e-6))
+    punctate = (obj_mean - shell_mean) / np.maximum(obj_mean - background, 1e-6)
     return {
         "label": ids,
         "z": centroids[:, 0],

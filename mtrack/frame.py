@@ -132,7 +132,7 @@ def process_frame(
 
 def _object_measurements(donors, recipients, depth, body_distance, mito, tophat, snr,
                          scale, params) -> pd.DataFrame:
-    table = object_table(donors, mito, tophat, snr, scale, shell_um=params.donor.background_um)
+    table = object_table(donors, mito, tophat, snr, scale, shell_um=params.donor.mito_width_um)
     n = len(table["label"])
     ids = np.arange(1, n + 1)
     recipient = _majority_recipient(donors, recipients, n)

@@ -76,12 +76,12 @@ class DonorParams(_Model):
     mito_width_um: float = Field(0.5, gt=0, description="typical mitochondrion width")
     background_um: float = Field(2.0, gt=0, description="scale of background removal")
     threshold_sigma: float = Field(
-        5.0, gt=0, description="detection threshold in robust noise standard deviations"
+        6.0, gt=0, description="detection threshold in robust noise standard deviations"
     )
     min_size_um: float = Field(0.4, gt=0, description="min equivalent diameter of an object")
     max_size_um: float = Field(5.0, gt=0, description="max equivalent diameter of an object")
     min_punctate: float = Field(
-        2.0, gt=0, description="min ratio of object to surrounding signal (punctate vs diffuse)"
+        0.18, gt=0, description="min share of an object's signal above its surroundings, 0-1"
     )
     bleed_through: float = Field(
         0.0, ge=0, le=1, description="membrane->mito bleed-through coefficient to subtract"

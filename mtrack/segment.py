@@ -1,0 +1,292 @@
+"""Recipient cells from the membrane channel of one frame.
+
+The membrane marker either outlines each cell with a thin bright rim (membrane
+dye on a confocal) or fills it (WGA, CellTracker, widefield).  Both paths share
+one preparation: anisotropic smoothing, flattening of the background shape at
+cell scale and a noise-based foreground level.  Ring images are split by a
+seeded watershed on the membrane intensity, seeded by the cell interiors
+(regions enclosed by membrane, or dim-but-stained regions cut by the border);
+filled images by a watershed on the product of the distance transform and the
+cell-scale intensity, seeded by its maxima.  Nuclei, when given, replace the
+automatic seeds in both paths.  All lengths are in µm and converted with
+``scale``; 2D frames (``Z == 1``) are processed as 2D.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage as ndi
+from skimage.filters import threshold_otsu
+from skimage.measure import label as _label_same_value
+from skimage.morphology import h_maxima
+from skimage.segmentation import watershed
+
+from mtrack.params import RecipientParams
+
+__all__ = ["segment_recipients"]
+
+_NOISE_K = 6.0  # foreground level above the dark level, in noise standard deviations
+_RING_HOLE_FRACTION = 0.2
+_PEAK_H = float(__import__("os").environ.get("PH", "0.05"))  # auto: ring marker when this much of the filled mask is interior
+
+
+def segment_recipients(
+    membrane: np.ndarray,
+    scale: tuple[float, float, float],
+    params: RecipientParams,
+    nuclei: np.ndarray | None = None,
+) -> np.ndarray:
+    """Segment recipient cells from the membrane channel of one frame.
+
+    Parameters
+    ----------
+    membrane : ndarray, shape (Z, Y, X)
+        Membrane (or cytoplasmic) marker of one frame, any real dtype.  ``Z == 1``
+        is processed as a 2D image.
+    scale : tuple of 3 floats
+        Voxel size ``(z, y, x)`` in µm; ``z`` is ignored when ``Z == 1``.
+    params : RecipientParams
+        ``marker`` (``"auto"``, ``"ring"`` or ``"filled"``), ``smoothing_um``,
+        ``cell_diameter_um``, ``min_cell_diameter_um`` and ``threshold_scale``.
+    nuclei : ndarray, shape (Z, Y, X), optional
+        Nuclei of the same frame, either instance labels (integer image whose
+        objects are constant-valued) or an intensity image.  Each nucleus seeds
+        one cell; without it seeds come from the membrane image itself.
+
+    Returns
+    -------
+    labels : ndarray of int32, shape (Z, Y, X)
+        Recipient cell labels, 0 = background, ids ``1..N`` (frame-local).
+
+    Raises
+    ------
+    ValueError
+        If ``membrane`` is not 3D, ``scale`` has not 3 positive values, or
+        ``nuclei`` has another shape.
+
+    Notes
+    -----
+    Thin bright lines (tunneling nanotubes, filopodia) are removed by a binary
+    opening of radius ``min(1.25 µm, min_cell_diameter_um / 4)``: they neither
+    become cells nor join two cells.  Cells cut by the image border are kept.
+    """
+    membrane = np.asarray(membrane)
+    if membrane.ndim != 3:
+        raise ValueError(f"membrane must be (Z, Y, X), got shape {membrane.shape}")
+    if len(scale) != 3 or min(scale) <= 0:
+        raise ValueError(f"scale must be 3 positive µm values (z, y, x), got {scale}")
+    if nuclei is not None and np.shape(nuclei) != membrane.shape:
+        raise ValueError(f"nuclei shape {np.shape(nuclei)} differs from membrane {membrane.shape}")
+    is_2d = membrane.shape[0] == 1
+    img = np.asarray(membrane[0] if is_2d else membrane, dtype=np.float32)
+    sampling = tuple(float(s) for s in (scale[1:] if is_2d else scale))
+    if not np.all(np.isfinite(img)) or img.max() == img.min():
+        return np.zeros(membrane.shape, np.int32)
+
+    flat, level = _flatten(img, sampling, params)
+    seeds = None
+    if nuclei is not None:
+        nuc = np.asarray(nuclei[0] if is_2d else nuclei)
+        seeds = _nuclei_seeds(nuc, sampling, params)
+    marker = params.marker
+    membrane_mask = flat > threshold_otsu(flat) * params.threshold_scale
+    if marker == "auto":
+        marker = "ring" if _hole_fraction(membrane_mask, sampling, params) > _RING_HOLE_FRACTION else "filled"
+    if marker == "ring":
+        labels = _ring(flat, level, membrane_mask, sampling, params, seeds)
+    else:
+        labels = _filled(flat, level, sampling, params, seeds)
+    labels = _clean(labels, sampling, params)
+    return labels.reshape(membrane.shape).astype(np.int32, copy=False)
+
+
+# --------------------------------------------------------------------------- helpers
+def _px(um: float, sampling: tuple[float, ...]) -> np.ndarray:
+    """Length in µm -> per-axis length in pixels."""
+    return um / np.asarray(sampling, dtype=float)
+
+
+def _in_plane(ndim: int) -> np.ndarray:
+    """Face connectivity restricted to the last two axes (per-slice labelling in 3D)."""
+    structure = ndi.generate_binary_structure(ndim, 1)
+    if ndim == 3:
+        structure[0] = structure[2] = False
+    return structure
+
+
+def _min_size(params: RecipientParams, sampling: tuple[float, ...], ndim: int) -> float:
+    """Minimum cell size in pixels/voxels from the minimum equivalent diameter."""
+    d = params.min_cell_diameter_um
+    size_um = np.pi * d**2 / 4 if ndim == 2 else np.pi * d**3 / 6
+    return size_um / float(np.prod(sampling))
+
+
+def _open(mask: np.ndarray, radius_um: float, sampling: tuple[float, ...]) -> np.ndarray:
+    """Euclidean binary opening in µm (exact with anisotropic sampling)."""
+    core = ndi.distance_transform_edt(mask, sampling=sampling) > radius_um
+    return ndi.distance_transform_edt(~core, sampling=sampling) <= radius_um
+
+
+def _close(mask: np.ndarray, radius_um: float, sampling: tuple[float, ...]) -> np.ndarray:
+    """Euclidean binary closing in µm."""
+    grown = ndi.distance_transform_edt(~mask, sampling=sampling) <= radius_um
+    return ndi.distance_transform_edt(grown, sampling=sampling) > radius_um
+
+
+def _flatten(
+    img: np.ndarray, sampling: tuple[float, ...], params: RecipientParams
+) -> tuple[np.ndarray, float]:
+    """Smooth, remove the background *shape* and return (image with dark level 0, fg level).
+
+    The background shape is a smoothed grey opening over about three cell
+    diameters on a coarse grid, minus its minimum: uneven illumination is
+    removed while a field with no background at all keeps its contrast.  The
+    foreground level is ``_NOISE_K`` robust noise standard deviations above the
+    dark level (1st percentile).
+    """
+    smooth = ndi.gaussian_filter(img, _px(params.smoothing_um, sampling))
+    step = np.maximum(1, np.floor(_px(params.cell_diameter_um / 4, sampling))).astype(int)
+    coarse = ndi.minimum_filter(smooth, size=tuple(step))[tuple(slice(None, None, s) for s in step)]
+    width = np.maximum(1, np.round(_px(3 * params.cell_diameter_um, sampling) / step)).astype(int)
+    env = ndi.minimum_filter(coarse, size=tuple(np.minimum(width, coarse.shape)))
+    env = ndi.gaussian_filter(env, width / 2, mode="nearest")
+    zoom = np.array(smooth.shape) / np.array(env.shape)
+    env = ndi.zoom(env, zoom, order=1, mode="nearest", grid_mode=True)[
+        tuple(slice(0, n) for n in smooth.shape)
+    ]
+    flat = smooth - (env - env.min())
+    flat -= np.percentile(flat, 1)
+    resid = (smooth - ndi.uniform_filter(smooth, 3))[flat < np.median(flat)]
+    noise = 1.4826 * np.median(np.abs(resid - np.median(resid))) * 1.125 + 1e-6 * flat.max()
+    return flat, _NOISE_K * noise * params.threshold_scale
+
+
+def _hole_fraction(mask: np.ndarray, sampling: tuple[float, ...], params: RecipientParams) -> float:
+    """Fraction of the hole-filled membrane mask that is cell-sized enclosed interior."""
+    closed = _close(mask, 0.5, sampling)
+    holes = ndi.binary_fill_holes(closed, _in_plane(mask.ndim)) & ~closed
+    lab, n = ndi.label(holes, _in_plane(mask.ndim))
+    sizes = np.bincount(lab.ravel(), minlength=n + 1)
+    min_area = np.pi * params.min_cell_diameter_um**2 / 4 / float(np.prod(sampling[-2:]))
+    big = sizes >= min_area
+    big[0] = False
+    interior = big[lab].sum()
+    return float(interior / max(1, interior + closed.sum()))
+
+
+def _nuclei_seeds(
+    nuclei: np.ndarray, sampling: tuple[float, ...], params: RecipientParams
+) -> np.ndarray:
+    """Seed labels from nuclei given as labels or as intensity."""
+    if nuclei.dtype.kind in "biu":
+        nz = nuclei != 0
+        same = nuclei[..., 1:] == nuclei[..., :-1]
+        if nz.any() and same[nz[..., 1:]].mean() > 0.9:  # constant-valued objects: labels
+            return _label_same_value(nuclei, background=0, connectivity=1).astype(np.int32)
+    smooth = ndi.gaussian_filter(nuclei.astype(np.float32), _px(params.smoothing_um, sampling))
+    mask = smooth > threshold_otsu(smooth)
+    mask = _open(mask, min(1.0, params.min_cell_diameter_um / 4), sampling)
+    dist = ndi.distance_transform_edt(mask, sampling=sampling)
+    return ndi.label(dist > 0.5 * min(1.0, params.min_cell_diameter_um / 4))[0]
+
+
+def _peaks(landscape: np.ndarray, mask: np.ndarray, radius_um: float, sampling) -> np.ndarray:
+    """Labelled maxima of ``landscape`` in ``mask``: ``radius_um`` apart and prominent.
+
+    A maximum must dominate its neighbourhood and rise ``_PEAK_H`` of the
+    landscape's range above the saddle joining it to a higher one (h-maxima).
+    """
+    size = tuple(2 * np.maximum(1, np.round(_px(radius_um, sampling))).astype(int) + 1)
+    peak = (landscape == ndi.maximum_filter(landscape, size=size)) & mask & (landscape > 0)
+    if peak.any():
+        h = _PEAK_H * float(np.percentile(landscape[mask], 99))
+        peak &= h_maxima(landscape, h).astype(bool)
+    return ndi.label(peak, np.ones((3,) * landscape.ndim, bool))[0]
+
+
+def _filled(
+    flat: np.ndarray,
+    level: float,
+    sampling: tuple[float, ...],
+    params: RecipientParams,
+    seeds: np.ndarray | None,
+) -> np.ndarray:
+    """Filled marker: foreground by level, split on distance x cell-scale intensity."""
+    d = params.cell_diameter_um
+    fg = _open(flat > level, _open_radius(params), sampling)
+    fg |= _fill_small_holes(fg, sampling, params)
+    dist = ndi.distance_transform_edt(fg, sampling=sampling)
+    weight = np.minimum(dist / (d / 4), 1.0)
+    coarse = ndi.gaussian_filter(np.clip(flat, 0, None), _px(d / 8, sampling)) * weight
+    if seeds is None:
+        seeds = _peaks(coarse, fg, d / 4, sampling)
+    fine = ndi.gaussian_filter(np.clip(flat, 0, None), _px(d / 16, sampling)) * weight
+    return watershed(-fine, seeds * fg, mask=fg)
+
+
+def _ring(
+    flat: np.ndarray,
+    level: float,
+    membrane: np.ndarray,
+    sampling: tuple[float, ...],
+    params: RecipientParams,
+    seeds: np.ndarray | None,
+) -> np.ndarray:
+    """Ring marker: interiors (enclosed, or stained and cut by the border) seed a watershed."""
+    ndim = flat.ndim
+    closed = _close(membrane, 0.5, sampling)
+    lab, n = ndi.label(~closed, _in_plane(ndim))
+    area = np.bincount(lab.ravel(), minlength=n + 1) * float(np.prod(sampling[-2:]))
+    stained = ndi.mean(flat > level, lab, np.arange(n + 1))
+    edge = np.zeros(n + 1, bool)
+    for ax in range(ndim - 2, ndim):
+        for idx in (0, -1):
+            edge[np.unique(np.take(lab, idx, axis=ax))] = True
+    cell_area = np.pi * params.cell_diameter_um**2 / 4
+    ok = (area >= np.pi * params.min_cell_diameter_um**2 / 4) & (area <= 4 * cell_area)
+    enclosed = ok & ~edge
+    if enclosed[1:].any() and np.median(stained[enclosed]) >= 0.5:
+        ok &= stained >= 0.5  # interiors carry signal here: a dark pocket is background
+    ok &= ~edge | (stained >= 0.5)
+    ok[0] = False
+    interior = ok[lab]
+    band = max(1.0, 0.1 * params.cell_diameter_um)
+    near = ndi.distance_transform_edt(~interior, sampling=sampling) <= band
+    region = interior | (closed & near)
+    if seeds is None:
+        core = ndi.distance_transform_edt(interior, sampling=sampling) > 0.5
+        seeds = ndi.label(core)[0]
+    return watershed(flat, seeds * region, mask=region)
+
+
+def _open_radius(params: RecipientParams) -> float:
+    return min(1.25, params.min_cell_diameter_um / 4)
+
+
+def _fill_small_holes(fg: np.ndarray, sampling, params: RecipientParams) -> np.ndarray:
+    """Holes of ``fg`` smaller than a cell (per slice in 3D)."""
+    holes = ndi.binary_fill_holes(fg, _in_plane(fg.ndim)) & ~fg
+    lab, n = ndi.label(holes, _in_plane(fg.ndim))
+    sizes = np.bincount(lab.ravel(), minlength=n + 1) * float(np.prod(sampling[-2:]))
+    small = sizes < np.pi * params.cell_diameter_um**2 / 4
+    small[0] = False
+    return small[lab]
+
+
+def _clean(labels: np.ndarray, sampling: tuple[float, ...], params: RecipientParams) -> np.ndarray:
+    """Open away thin protrusions, keep each cell's largest piece, drop small cells, relabel."""
+    labels = labels * _open(labels > 0, _open_radius(params), sampling)
+    pieces = _label_same_value(labels, background=0, connectivity=1)
+    owner = np.zeros(pieces.max() + 1, np.int64)
+    owner[pieces.ravel()] = labels.ravel()
+    size = np.bincount(pieces.ravel(), minlength=owner.size)
+    size[0] = 0
+    best = np.zeros(labels.max() + 1, np.int64)
+    np.maximum.at(best, owner, size)
+    keep = (size == best[owner]) & (size >= _min_size(params, sampling, labels.ndim))
+    keep[0] = False
+    kept_owner = np.where(keep, owner, 0)
+    ids = np.unique(kept_owner[kept_owner > 0])
+    remap = np.zeros(labels.max() + 1, np.int32)
+    remap[ids] = np.arange(1, ids.size + 1, dtype=np.int32)
+    return np.where(keep[pieces], remap[labels], 0).astype(np.int32)
