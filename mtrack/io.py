@@ -339,8 +339,8 @@ def _open_tiff(path: Path) -> tuple[Any, str, dict[str, Any]]:
             fatal = [m for m in (" ".join(r.getMessage().split()) for r in records)
                      if any(k in m.lower() for k in _FATAL_LOG)]
             if fatal or not complete:
-                raise _error(path, "truncated or corrupted TIFF: "
-                             + (fatal[0] if fatal else "image data missing or beyond the end of the file"))
+                why = fatal[0] if fatal else "image data missing or beyond the end of the file"
+                raise _error(path, f"truncated or corrupted TIFF: {why}")
             n_channels = dict(zip(axes.replace("S", "C"), shape)).get("C", 1)
             try:
                 if tif.is_ome and tif.ome_metadata:
@@ -508,7 +508,9 @@ def inspect_movie(movie: Movie) -> list[str]:
     def frames(ts: list[int]) -> str:
         return ", ".join(map(str, ts[:10])) + (f" and {len(ts) - 10} more" if len(ts) > 10 else "")
 
-    problems = [f"{where}: NaN or infinite values in frame(s) {frames(nonfinite)}"] * bool(nonfinite)
+    problems = []
+    if nonfinite:
+        problems.append(f"{where}: NaN or infinite values in frame(s) {frames(nonfinite)}")
     if np.all(lo == 0) and np.all(hi == 0):
         return problems + [f"{where}: the movie is all zero"]
     if np.all(lo == lo[0]) and np.all(hi == lo[0]):

@@ -1,0 +1,74 @@
+"""Event calling on hand-made per-frame tables with known answers."""
+
+import numpy as np
+import pandas as pd
+
+from mtrack.events import EVENT_COLUMNS, call_events, mark_positive
+from mtrack.params import Params
+
+SCALE = (1.0, 0.5, 0.5)
+T = 12
+
+
+def _cells():
+    rows = [(t, 1, 1, 0, 50, 50) for t in range(T)]
+    return pd.DataFrame(rows, columns=["t", "label", "track_id", "z", "y", "x"])
+
+
+def _obj(t, y, x, containment=1.0, punctate=0.9, recipient=1, body=np.nan):
+    return {"t": t, "label": 0, "z": 0.0, "y": y, "x": x, "size_um": 1.0, "intensity": 300.0,
+            "signal": 100.0, "snr": 20.0, "punctate": punctate, "recipient": recipient,
+            "containment": containment, "depth_um": 3.0, "body_distance_um": body}
+
+
+def _call(objs, params=None):
+    objects = pd.DataFrame(objs)
+    objects["label"] = objects.groupby("t").cumcount() + 1
+    return call_events(objects, _cells(), SCALE, 60.0, params or Params())
+
+
+def test_new_persistent_object_is_one_event():
+    objs = [_obj(t, 40 + 0.3 * t, 40) for t in range(4, T)]
+    events = _call(objs)
+    assert list(events.columns) == EVENT_COLUMNS
+    assert len(events) == 1
+    ev = events.iloc[0]
+    assert ev["t"] == 4 and ev["track_id"] == 1 and ev["persistence"] == T - 4
+    assert ev["time_s"] == 240.0 and ev["route"] == "unknown" and ev["status"] == "auto"
+    assert 0 < ev["score"] <= 1
+
+
+def test_starting_state_transient_outside_and_diffuse_are_not_events():
+    objs = [_obj(t, 20, 20) for t in range(T)]  # pre-existing
+    objs += [_obj(6, 60, 60)]  # transient: one frame
+    objs += [_obj(t, 70, 30, containment=0.3) for t in range(3, T)]  # pressed outside
+    objs += [_obj(t, 30, 70, punctate=0.05) for t in range(3, T)]  # diffuse, not punctate
+    objs += [_obj(t, 80, 80, recipient=0) for t in range(3, T)]  # no recipient
+    assert len(_call(objs)) == 0
+
+
+def test_division_wobble_and_one_frame_gap_stay_one_event():
+    objs = [_obj(t, 40, 40 + (t % 2) * 0.8) for t in range(3, T) if t != 6]  # gap at 6
+    objs += [_obj(t, 42.5, 41) for t in range(8, T)]  # a piece that split off at t=8
+    events = _call(objs)
+    assert len(events) == 1 and events.iloc[0]["t"] == 3
+
+
+def test_fading_object_that_returns_is_not_new():
+    objs = [_obj(t, 40, 40) for t in range(0, 4)] + [_obj(t, 40, 40) for t in range(6, T)]
+    assert len(_call(objs)) == 0
+
+
+def test_contact_route_and_persistence_threshold():
+    objs = [_obj(t, 40, 40, body=2.0) for t in range(5, T)]
+    objs += [_obj(t, 70, 70) for t in range(T - 2, T)]  # too short before the movie ends
+    events = _call(objs)
+    assert events["route"].tolist() == ["contact"]
+
+
+def test_mark_positive():
+    objs = [_obj(t, 40, 40) for t in range(5, T)]
+    cells = _cells()
+    events = _call(objs)
+    positive = mark_positive(cells, events)
+    assert positive.tolist() == [t >= 5 for t in range(T)]
