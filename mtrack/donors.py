@@ -186,8 +186,8 @@ def segment_donor_bodies(
 
     Parameters
     ----------
-    objects : (Z, Y, X) int array
-        Donor object labels (any detected object, before size filtering is fine).
+    objects : (Z, Y, X) bool or int array
+        Voxels of donor signal (a detection mask before size filtering, or labels).
     recipients : (Z, Y, X) int array
         Recipient cell labels; bodies never overlap them.
 

@@ -3,8 +3,10 @@
 An event is a *new, discrete* donor object inside a recipient: inside the recipient
 mask eroded by a margin, punctate, absent from the recipient's starting state and from
 the frames just before, and persisting. Donor objects inside one recipient are linked
-across frames (distance-gated, gaps allowed) into connected components, so that one
-mitochondrion that wobbles, fades for a frame or divides yields one event.
+forward across frames (distance-gated, gaps allowed). An event starts at an object with
+no past (nothing it could have been in the frames before), and its persistence is how
+far its descendants reach: one mitochondrion that wobbles, fades for a frame or divides
+yields one event, and two transfers that later touch still yield two.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
+from scipy.sparse.csgraph import breadth_first_order
 
 from .params import Params
 
@@ -45,24 +47,26 @@ def candidate_objects(objects: pd.DataFrame, cells: pd.DataFrame, params: Params
     ).reset_index(drop=True)
 
 
-def _components(group: pd.DataFrame, um: np.ndarray, params: Params) -> np.ndarray:
-    """Connected components of objects linked within ``max_gap_frames`` and distance."""
-    frames = group["t"].to_numpy()
+def _links(frames: np.ndarray, um: np.ndarray, params: Params):
+    """Directed links from each object to the objects it may become in the next frames.
+
+    A link joins objects ``gap`` frames apart (``gap`` up to ``max_gap_frames + 1``) whose
+    distance is at most ``gap`` times ``max_donor_displacement_um``.
+    """
     rows, cols = [], []
     step = params.track.max_donor_displacement_um
     for gap in range(1, params.track.max_gap_frames + 2):
         for t in np.unique(frames):
             a = np.flatnonzero(frames == t)
             b = np.flatnonzero(frames == t + gap)
-            if a.size == 0 or b.size == 0:
+            if b.size == 0:
                 continue
             dist = np.linalg.norm(um[a][:, None] - um[b][None], axis=2)
             i, j = np.nonzero(dist <= step * gap)
             rows.extend(a[i])
             cols.extend(b[j])
-    n = len(group)
-    graph = coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n))
-    return connected_components(graph, directed=False)[1]
+    n = len(frames)
+    return coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n)).tocsr()
 
 
 def call_events(
@@ -96,28 +100,31 @@ def call_events(
     rows = []
     for track_id, group in candidates.groupby("track_id", sort=True):
         um = group[["z", "y", "x"]].to_numpy(float) * np.asarray(scale, float)
-        comp = _components(group, um, params)
         frames = group["t"].to_numpy()
-        for c in np.unique(comp):
-            members = np.flatnonzero(comp == c)
-            t0 = int(frames[members].min())
+        signal = group["signal"].to_numpy()
+        links = _links(frames, um, params)
+        has_past = np.asarray(links.sum(axis=0)).ravel() > 0
+        accepted: list[int] = []
+        # a new object has no past: nothing it could have been in the frames before
+        for node in sorted(np.flatnonzero(~has_past), key=lambda k: (frames[k], -signal[k])):
+            t0 = int(frames[node])
             if t0 < track_start[track_id] + ev.baseline_frames:
                 continue  # starting state of this recipient
-            persistence = int(frames[members].max()) - t0 + 1
+            earlier = (frames < t0) & (frames >= t0 - ev.novelty_memory_frames)
+            if earlier.any() and np.min(
+                np.linalg.norm(um[earlier] - um[node], axis=1)
+            ) <= ev.novelty_distance_um:
+                continue  # a known object that faded for a while and came back
+            if any(frames[k] == t0 and np.linalg.norm(um[k] - um[node]) <= ev.novelty_distance_um
+                   for k in accepted):
+                continue  # a fragment of an object already called in this frame
+            future = breadth_first_order(links, node, directed=True, return_predecessors=False)
+            persistence = int(frames[future].max()) - t0 + 1
             if persistence < ev.min_persistence_frames:
                 continue
-            onset = members[frames[members] == t0]
-            first = onset[np.argmax(group["signal"].to_numpy()[onset])]
-            earlier = np.flatnonzero(
-                (frames < t0) & (frames >= t0 - ev.novelty_memory_frames)
-            )
-            if earlier.size and np.min(
-                np.linalg.norm(um[earlier] - um[first], axis=1)
-            ) <= ev.novelty_distance_um:
-                continue  # a known object that faded and came back, not a new one
-            row = group.iloc[first]
-            rows.append(_event_row(row, int(track_id), t0, persistence, scale,
-                                   frame_interval, group.iloc[members], params))
+            accepted.append(node)
+            rows.append(_event_row(group.iloc[node], int(track_id), t0, persistence, scale,
+                                   frame_interval, group.iloc[future], params))
     events = pd.DataFrame(rows, columns=EVENT_COLUMNS)
     if len(events):
         events = events.sort_values(["t", "track_id", "z", "y", "x"], kind="stable")

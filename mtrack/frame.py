@@ -118,7 +118,10 @@ def process_frame(
     recipients = segment_recipients(membrane, scale, params.recipient, nuclei=nuclei)
     tophat, snr = enhance_donors(mito, scale, params.donor, membrane=membrane)
     donors = segment_donors(snr, scale, params.donor)
-    bodies = segment_donor_bodies(donors, recipients, scale, params.donor)
+    # bodies from every voxel of donor signal, before the size filter: a donor's packed
+    # network forms objects far larger than one mitochondrion
+    bodies = segment_donor_bodies(snr >= params.donor.threshold_sigma / 2, recipients, scale,
+                                  params.donor)
 
     depth = recipient_depth(recipients, scale)
     body_distance = _edt(~bodies, scale) if bodies.any() else np.full(mito.shape, np.inf)

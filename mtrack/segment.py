@@ -26,8 +26,15 @@ from mtrack.params import RecipientParams
 __all__ = ["segment_recipients"]
 
 _NOISE_K = 6.0  # foreground level above the dark level, in noise standard deviations
-_RING_HOLE_FRACTION = 0.2
-_PEAK_H = float(__import__("os").environ.get("PH", "0.05"))  # auto: ring marker when this much of the filled mask is interior
+_LOCAL_UM = float(__import__("os").environ.get("LU", "2.5"))
+_LOCAL_RATIO = float(__import__("os").environ.get("LR", "1.5"))
+_H_UM = float(__import__("os").environ.get("HU", "0.75"))
+_VESICLE = {2: 4.0, 3: 8.0}  # µm² / µm³: smaller bright membrane-mask pieces are vesicles
+_ALS_P = 0.001  # background fit: weight of tiles above the surface (cells)
+_STAINED = float(__import__("os").environ.get("ST", "0.04"))  # ring interiors: share of the membrane level
+_RING_HOLE_FRACTION = 0.3  # auto: ring when this much of the hole-filled membrane is interior
+_RING_MAX_THICKNESS_UM = 2.5  # auto: ring when the bright structure is thinner than this
+_PEAK_H = float(__import__("os").environ.get("PH", "0.02"))  # seed prominence, share of the landscape range
 
 
 def segment_recipients(
@@ -91,7 +98,7 @@ def segment_recipients(
     marker = params.marker
     membrane_mask = flat > threshold_otsu(flat) * params.threshold_scale
     if marker == "auto":
-        marker = "ring" if _hole_fraction(membrane_mask, sampling, params) > _RING_HOLE_FRACTION else "filled"
+        marker = _detect_marker(membrane_mask, sampling, params)
     if marker == "ring":
         labels = _ring(flat, level, membrane_mask, sampling, params, seeds)
     else:
@@ -136,42 +143,80 @@ def _close(mask: np.ndarray, radius_um: float, sampling: tuple[float, ...]) -> n
 def _flatten(
     img: np.ndarray, sampling: tuple[float, ...], params: RecipientParams
 ) -> tuple[np.ndarray, float]:
-    """Smooth, remove the background *shape* and return (image with dark level 0, fg level).
+    """Smooth, remove the background *shape*; return (image with dark level 0, foreground level).
 
-    The background shape is a smoothed grey opening over about three cell
-    diameters on a coarse grid, minus its minimum: uneven illumination is
-    removed while a field with no background at all keeps its contrast.  The
-    foreground level is ``_NOISE_K`` robust noise standard deviations above the
-    dark level (1st percentile).
+    The shape (uneven illumination) is a quadratic fitted by asymmetric least
+    squares to the low percentile of tiles half a cell wide, so that it follows
+    the darkest (background) tiles and passes below tiles covered by cells.  Only the shape is removed, not its level, so a field
+    with no background at all keeps its contrast.  The foreground level is
+    ``_NOISE_K`` robust noise standard deviations above the dark level.
     """
     smooth = ndi.gaussian_filter(img, _px(params.smoothing_um, sampling))
-    step = np.maximum(1, np.floor(_px(params.cell_diameter_um / 4, sampling))).astype(int)
-    coarse = ndi.minimum_filter(smooth, size=tuple(step))[tuple(slice(None, None, s) for s in step)]
-    width = np.maximum(1, np.round(_px(3 * params.cell_diameter_um, sampling) / step)).astype(int)
-    env = ndi.minimum_filter(coarse, size=tuple(np.minimum(width, coarse.shape)))
-    env = ndi.gaussian_filter(env, width / 2, mode="nearest")
-    zoom = np.array(smooth.shape) / np.array(env.shape)
-    env = ndi.zoom(env, zoom, order=1, mode="nearest", grid_mode=True)[
-        tuple(slice(0, n) for n in smooth.shape)
-    ]
-    flat = smooth - (env - env.min())
+    env = _background_shape(smooth, sampling, params)
+    flat = smooth - env
     flat -= np.percentile(flat, 1)
-    resid = (smooth - ndi.uniform_filter(smooth, 3))[flat < np.median(flat)]
-    noise = 1.4826 * np.median(np.abs(resid - np.median(resid))) * 1.125 + 1e-6 * flat.max()
-    return flat, _NOISE_K * noise * params.threshold_scale
+    return flat, _NOISE_K * _noise(img, flat, sampling, params) * params.threshold_scale
 
 
-def _hole_fraction(mask: np.ndarray, sampling: tuple[float, ...], params: RecipientParams) -> float:
-    """Fraction of the hole-filled membrane mask that is cell-sized enclosed interior."""
+def _noise(img: np.ndarray, flat: np.ndarray, sampling, params: RecipientParams) -> float:
+    """Robust standard deviation of the pixel noise in the dim half, after smoothing."""
+    size = 3 ** img.ndim
+    resid = (img - ndi.uniform_filter(img, 3))[flat < np.median(flat)]
+    raw = 1.4826 * np.median(np.abs(resid - np.median(resid))) * np.sqrt(size / (size - 1))
+    delta = np.zeros((15,) * img.ndim, np.float32)
+    delta[(7,) * img.ndim] = 1
+    gain = np.sqrt((ndi.gaussian_filter(delta, _px(params.smoothing_um, sampling)) ** 2).sum())
+    return float(raw * gain) + 1e-6 * float(flat.max())
+
+
+def _background_shape(smooth: np.ndarray, sampling, params: RecipientParams) -> np.ndarray:
+    """Quadratic background surface (minimum 0) fitted below the tile 10th percentiles."""
+    shape = np.array(smooth.shape)
+    tile = np.clip(np.round(_px(params.cell_diameter_um / 2, sampling)), 1, shape).astype(int)
+    n = shape // tile
+    crop = smooth[tuple(slice(0, k * t) for k, t in zip(n, tile))]
+    blocks = crop.reshape(tuple(v for k, t in zip(n, tile) for v in (k, t)))
+    low = np.percentile(blocks, 10, axis=tuple(range(1, 2 * len(n), 2))).ravel()
+    centres = np.meshgrid(*[(np.arange(k) + 0.5) * t / s for k, t, s in zip(n, tile, shape)], indexing="ij")
+    axes = [ax for ax in range(len(n)) if n[ax] > 1]
+
+    def terms(coords):
+        out = [np.ones_like(coords[0])]
+        for i, a in enumerate(axes):
+            out.append(coords[a])
+            out.extend(coords[a] * coords[b] for b in axes[i:] if n[a] > 2 or a != b)
+        return out
+
+    design = np.stack([t.ravel() for t in terms(centres)], axis=1)
+    weight = np.ones(low.size)
+    for _ in range(10):  # asymmetric least squares: the surface hugs the darkest tiles
+        root = np.sqrt(weight)[:, None]
+        coef = np.linalg.lstsq(design * root, low * root[:, 0], rcond=None)[0]
+        weight = np.where(low > design @ coef, _ALS_P, 1 - _ALS_P)
+    grids = [((np.arange(s) + 0.5) / s).reshape([-1 if i == ax else 1 for i in range(len(n))])
+             for ax, s in enumerate(shape)]
+    env = sum(c * t for c, t in zip(coef, terms(grids)))
+    env = np.clip(np.broadcast_to(env, smooth.shape), low.min(), low.max())
+    return (env - env.min()).astype(np.float32)
+
+
+def _detect_marker(mask: np.ndarray, sampling: tuple[float, ...], params: RecipientParams) -> str:
+    """``"ring"`` when the bright structure is thin or encloses cell-sized interiors.
+
+    Thickness is the 90th percentile of the distance to the mask edge (µm): a
+    membrane rim is about a micrometre thick whatever the cell size, a filled
+    cell several.  The hole fraction is the share of the hole-filled mask made
+    of enclosed regions at least a minimum cell in size.
+    """
+    if not mask.any():
+        return "filled"
+    thickness = float(np.percentile(ndi.distance_transform_edt(mask, sampling=sampling)[mask], 90))
     closed = _close(mask, 0.5, sampling)
     holes = ndi.binary_fill_holes(closed, _in_plane(mask.ndim)) & ~closed
-    lab, n = ndi.label(holes, _in_plane(mask.ndim))
-    sizes = np.bincount(lab.ravel(), minlength=n + 1)
-    min_area = np.pi * params.min_cell_diameter_um**2 / 4 / float(np.prod(sampling[-2:]))
-    big = sizes >= min_area
-    big[0] = False
-    interior = big[lab].sum()
-    return float(interior / max(1, interior + closed.sum()))
+    holes &= ~_small(holes, sampling, params)
+    fraction = holes.sum() / max(1, holes.sum() + closed.sum())
+    ring = thickness < _RING_MAX_THICKNESS_UM or fraction > _RING_HOLE_FRACTION
+    return "ring" if ring else "filled"
 
 
 def _nuclei_seeds(
@@ -241,7 +286,14 @@ def _ring(
     in the membrane and become the seeds.
     """
     ndim = flat.ndim
+    # faint rims (deep slices, dim junctions) by local contrast at a few µm
+    local = ndi.gaussian_filter(flat, _px(_LOCAL_UM, sampling))
+    membrane = membrane | ((flat > _LOCAL_RATIO * local) & (flat > level))
     closed = _close(membrane, 0.5, sampling)
+    lab, n = ndi.label(closed, np.ones((3,) * ndim, bool))  # bright vesicles are not membrane
+    big = np.bincount(lab.ravel(), minlength=n + 1) * float(np.prod(sampling)) >= _VESICLE[ndim]
+    big[0] = False
+    closed = big[lab]
     holes = ndi.binary_fill_holes(closed, _in_plane(ndim)) & ~closed
     lab, n = ndi.label(holes, _in_plane(ndim))
     area = np.bincount(lab.ravel(), minlength=n + 1) * float(np.prod(sampling[-2:]))
@@ -249,22 +301,34 @@ def _ring(
     ok = (area >= np.pi * params.min_cell_diameter_um**2 / 4) & (area <= 4 * cell_area)
     ok[0] = False
     holes = ok[lab]
-    stained = flat > max(level, 0.1 * float(np.median(flat[membrane])) * params.threshold_scale)
+    stained = flat > max(level, _STAINED * float(np.median(flat[membrane])) * params.threshold_scale)
     if holes.any() and stained[holes].mean() < 0.5:
         interior = holes  # dark interiors: only enclosed regions are cells
-    else:
-        interior = stained & ~closed
+    else:  # stained and surrounded by membrane in its plane (not haze above/below cells)
+        flat_sampling = (1e6,) * (ndim - 2) + tuple(sampling[-2:])
+        ringed = ndi.distance_transform_edt(~closed, sampling=flat_sampling)
+        interior = stained & ~closed & (ringed <= params.cell_diameter_um)
+    interior |= _fill_small_holes(interior | closed, sampling, params) & ~closed  # dark nuclei
+    dist = ndi.distance_transform_edt(interior, sampling=sampling)
+    core = dist > _core_radius(params)
+    if seeds is None:  # one seed per interior: maxima of the distance deeper than a saddle
+        peaks = h_maxima(dist, _H_UM * _core_radius(params)).astype(bool) & core
+        seeds = ndi.label(peaks, np.ones((3,) * ndim, bool))[0]
+    # interiors are compact: the opening at the core radius drops thin stained fringes
+    interior &= ndi.distance_transform_edt(~core, sampling=sampling) <= _core_radius(params) + 0.5
+    parts, n = ndi.label(interior)
+    seeded = np.zeros(n + 1, bool)
+    seeded[parts[seeds > 0]] = True
+    seeded[0] = False
+    interior = seeded[parts]  # stained regions outside any cell (ruffles, debris) are dropped
     band = max(1.0, 0.1 * params.cell_diameter_um)
     near = ndi.distance_transform_edt(~interior, sampling=sampling) <= band
     region = interior | (closed & near)
-    if seeds is None:
-        core = ndi.distance_transform_edt(interior, sampling=sampling) > _core_radius(params)
-        seeds = ndi.label(core)[0]
     return watershed(flat, seeds * region, mask=region)
 
 
 def _core_radius(params: RecipientParams) -> float:
-    return min(0.25 * params.min_cell_diameter_um, 0.1 * params.cell_diameter_um)
+    return min(0.4 * params.min_cell_diameter_um, 0.15 * params.cell_diameter_um)
 
 
 def _open_radius(params: RecipientParams) -> float:
@@ -281,9 +345,21 @@ def _fill_small_holes(fg: np.ndarray, sampling, params: RecipientParams) -> np.n
     return small[lab]
 
 
+def _small(mask: np.ndarray, sampling, params: RecipientParams) -> np.ndarray:
+    """Components of ``mask`` (per slice in 3D) smaller than a minimum cell section."""
+    lab, n = ndi.label(mask, _in_plane(mask.ndim))
+    sizes = np.bincount(lab.ravel(), minlength=n + 1) * float(np.prod(sampling[-2:]))
+    small = sizes < np.pi * params.min_cell_diameter_um**2 / 4
+    small[0] = False
+    return small[lab]
+
+
 def _clean(labels: np.ndarray, sampling: tuple[float, ...], params: RecipientParams) -> np.ndarray:
     """Open away thin protrusions, keep each cell's largest piece, drop small cells, relabel."""
     labels = labels * _open(labels > 0, _open_radius(params), sampling)
+    fill = labels > 0
+    fill |= _fill_small_holes(fill, sampling, params)  # nucleus-sized holes join their cell
+    labels = watershed(ndi.distance_transform_edt(labels == 0), labels, mask=fill)
     pieces = _label_same_value(labels, background=0, connectivity=1)
     owner = np.zeros(pieces.max() + 1, np.int64)
     owner[pieces.ravel()] = labels.ravel()

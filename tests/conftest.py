@@ -15,3 +15,5 @@ def realdata() -> Path:
     if not REALDATA.is_dir():
         pytest.skip("../shared/realdata is not present")
     return REALDATA
+
+REPO = Path(__file__).resolve().parents[1]

@@ -72,3 +72,10 @@ def test_mark_positive():
     events = _call(objs)
     positive = mark_positive(cells, events)
     assert positive.tolist() == [t >= 5 for t in range(T)]
+
+
+def test_two_transfers_that_later_touch_are_two_events():
+    objs = [_obj(t, 40, 40) for t in range(3, T)]
+    objs += [_obj(t, 40, 40 + max(8 - t, 1)) for t in range(6, T)]  # comes close, merges
+    events = _call(objs)
+    assert events["t"].tolist() == [3, 6]
