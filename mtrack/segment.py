@@ -31,9 +31,10 @@ _LOCAL_RATIO = float(__import__("os").environ.get("LR", "1.5"))
 _H_UM = float(__import__("os").environ.get("HU", "0.75"))
 _VESICLE = {2: 4.0, 3: 8.0}  # µm² / µm³: smaller bright membrane-mask pieces are vesicles
 _ALS_P = 0.001  # background fit: weight of tiles above the surface (cells)
+_FILL_FRACTION = 0.3  # filled: foreground at least this share of the median cell signal
 _STAINED = float(__import__("os").environ.get("ST", "0.04"))  # ring interiors: share of the membrane level
 _RING_HOLE_FRACTION = 0.3  # auto: ring when this much of the hole-filled membrane is interior
-_RING_MAX_THICKNESS_UM = 2.5  # auto: ring when the bright structure is thinner than this
+_RING_MAX_THICKNESS_UM = 2.0  # auto: ring when the bright structure is thinner than this
 _PEAK_H = float(__import__("os").environ.get("PH", "0.02"))  # seed prominence, share of the landscape range
 
 
@@ -68,8 +69,8 @@ def segment_recipients(
     Raises
     ------
     ValueError
-        If ``membrane`` is not 3D, ``scale`` has not 3 positive values, or
-        ``nuclei`` has another shape.
+        If ``membrane`` is not 3D or not finite, ``scale`` has not 3 positive
+        values, or ``nuclei`` has another shape.
 
     Notes
     -----
@@ -87,20 +88,26 @@ def segment_recipients(
     is_2d = membrane.shape[0] == 1
     img = np.asarray(membrane[0] if is_2d else membrane, dtype=np.float32)
     sampling = tuple(float(s) for s in (scale[1:] if is_2d else scale))
-    if not np.all(np.isfinite(img)) or img.max() == img.min():
-        return np.zeros(membrane.shape, np.int32)
+    if not np.all(np.isfinite(img)):
+        raise ValueError("membrane contains NaN or infinite values")
+    empty = np.zeros(membrane.shape, np.int32)
+    if img.max() == img.min():
+        return empty
 
     flat, level = _flatten(img, sampling, params)
+    foreground = flat > level
+    if np.count_nonzero(foreground) < _min_size(params, sampling, img.ndim):
+        return empty
+    # the brighter class of the foreground: the rims of ring cells, the bodies of filled ones
+    bright = flat > threshold_otsu(flat[foreground]) * params.threshold_scale
     seeds = None
     if nuclei is not None:
-        nuc = np.asarray(nuclei[0] if is_2d else nuclei)
-        seeds = _nuclei_seeds(nuc, sampling, params)
+        seeds = _nuclei_seeds(np.asarray(nuclei[0] if is_2d else nuclei), sampling, params)
     marker = params.marker
-    membrane_mask = flat > threshold_otsu(flat) * params.threshold_scale
     if marker == "auto":
-        marker = _detect_marker(membrane_mask, sampling, params)
+        marker = _detect_marker(bright, sampling, params)
     if marker == "ring":
-        labels = _ring(flat, level, membrane_mask, sampling, params, seeds)
+        labels = _ring(flat, level, bright, sampling, params, seeds)
     else:
         labels = _filled(flat, level, sampling, params, seeds)
     labels = _clean(labels, sampling, params)
@@ -213,7 +220,7 @@ def _detect_marker(mask: np.ndarray, sampling: tuple[float, ...], params: Recipi
     thickness = float(np.percentile(ndi.distance_transform_edt(mask, sampling=sampling)[mask], 90))
     closed = _close(mask, 0.5, sampling)
     holes = ndi.binary_fill_holes(closed, _in_plane(mask.ndim)) & ~closed
-    holes &= ~_small(holes, sampling, params)
+    holes &= ~_small(holes, sampling, params.min_cell_diameter_um)
     fraction = holes.sum() / max(1, holes.sum() + closed.sum())
     ring = thickness < _RING_MAX_THICKNESS_UM or fraction > _RING_HOLE_FRACTION
     return "ring" if ring else "filled"
@@ -258,6 +265,7 @@ def _filled(
 ) -> np.ndarray:
     """Filled marker: foreground by level, split on distance x cell-scale intensity."""
     d = params.cell_diameter_um
+    level = max(level, _FILL_FRACTION * float(np.median(flat[flat > level])) * params.threshold_scale)
     fg = _open(flat > level, _open_radius(params), sampling)
     fg |= _fill_small_holes(fg, sampling, params)
     dist = ndi.distance_transform_edt(fg, sampling=sampling)
@@ -279,51 +287,49 @@ def _ring(
 ) -> np.ndarray:
     """Ring marker: cell interiors seed a watershed on the membrane intensity.
 
-    Interiors are the non-membrane pixels that carry some signal (cytoplasmic
-    background of the dye; this also keeps cells cut by the border) or, when
-    interiors are as dark as the background, the holes enclosed by membrane.
-    Cores of the interiors (eroded by about 1 µm) cut leaks through small gaps
-    in the membrane and become the seeds.
+    The rim is the bright class plus locally bright pixels (faint junctions,
+    deep slices).  Interiors are the non-rim pixels that carry some dye and lie
+    within a cell diameter of rim in their own plane (this keeps cells cut by
+    the border and drops out-of-focus haze above or below the cells) or, when
+    interiors are as dark as the background, the holes enclosed by rim.
+    Distances that shape interiors are measured in-plane, so flat cells with
+    few slices keep their interior.  Each interior gets one seed: maxima of
+    its distance to the rim, merged unless separated by a saddle (a gap in a
+    membrane between two cells is a deep saddle).
     """
     ndim = flat.ndim
-    # faint rims (deep slices, dim junctions) by local contrast at a few µm
+    plane = (1e6,) * (ndim - 2) + tuple(sampling[-2:])  # in-plane distances in 3D
     local = ndi.gaussian_filter(flat, _px(_LOCAL_UM, sampling))
-    membrane = membrane | ((flat > _LOCAL_RATIO * local) & (flat > level))
-    closed = _close(membrane, 0.5, sampling)
-    lab, n = ndi.label(closed, np.ones((3,) * ndim, bool))  # bright vesicles are not membrane
+    rim = _close(membrane | ((flat > _LOCAL_RATIO * local) & (flat > level)), 0.5, sampling)
+    lab, n = ndi.label(rim, np.ones((3,) * ndim, bool))  # bright vesicles are not rim
     big = np.bincount(lab.ravel(), minlength=n + 1) * float(np.prod(sampling)) >= _VESICLE[ndim]
     big[0] = False
-    closed = big[lab]
-    holes = ndi.binary_fill_holes(closed, _in_plane(ndim)) & ~closed
-    lab, n = ndi.label(holes, _in_plane(ndim))
-    area = np.bincount(lab.ravel(), minlength=n + 1) * float(np.prod(sampling[-2:]))
-    cell_area = np.pi * params.cell_diameter_um**2 / 4
-    ok = (area >= np.pi * params.min_cell_diameter_um**2 / 4) & (area <= 4 * cell_area)
-    ok[0] = False
-    holes = ok[lab]
+    rim = big[lab]
+    holes = ndi.binary_fill_holes(rim, _in_plane(ndim)) & ~rim
+    holes &= ~_small(holes, sampling, params.min_cell_diameter_um)
+    holes &= _small(holes, sampling, 2 * params.cell_diameter_um)  # not huge background pockets
     stained = flat > max(level, _STAINED * float(np.median(flat[membrane])) * params.threshold_scale)
     if holes.any() and stained[holes].mean() < 0.5:
         interior = holes  # dark interiors: only enclosed regions are cells
-    else:  # stained and surrounded by membrane in its plane (not haze above/below cells)
-        flat_sampling = (1e6,) * (ndim - 2) + tuple(sampling[-2:])
-        ringed = ndi.distance_transform_edt(~closed, sampling=flat_sampling)
-        interior = stained & ~closed & (ringed <= params.cell_diameter_um)
-    interior |= _fill_small_holes(interior | closed, sampling, params) & ~closed  # dark nuclei
-    dist = ndi.distance_transform_edt(interior, sampling=sampling)
-    core = dist > _core_radius(params)
-    if seeds is None:  # one seed per interior: maxima of the distance deeper than a saddle
-        peaks = h_maxima(dist, _H_UM * _core_radius(params)).astype(bool) & core
+    else:
+        ringed = ndi.distance_transform_edt(~rim, sampling=plane) <= params.cell_diameter_um
+        interior = stained & ~rim & ringed
+    interior |= _fill_small_holes(interior | rim, sampling, params) & ~rim  # dark nuclei
+    dist = ndi.distance_transform_edt(interior, sampling=plane)
+    radius = _core_radius(params)
+    core = dist > radius
+    if seeds is None:
+        peaks = h_maxima(dist, _H_UM * radius).astype(bool) & core
         seeds = ndi.label(peaks, np.ones((3,) * ndim, bool))[0]
-    # interiors are compact: the opening at the core radius drops thin stained fringes
-    interior &= ndi.distance_transform_edt(~core, sampling=sampling) <= _core_radius(params) + 0.5
+    # interiors are compact: an opening at the core radius drops thin stained fringes
+    interior &= ndi.distance_transform_edt(~core, sampling=plane) <= radius + 0.5
     parts, n = ndi.label(interior)
     seeded = np.zeros(n + 1, bool)
     seeded[parts[seeds > 0]] = True
     seeded[0] = False
     interior = seeded[parts]  # stained regions outside any cell (ruffles, debris) are dropped
-    band = max(1.0, 0.1 * params.cell_diameter_um)
-    near = ndi.distance_transform_edt(~interior, sampling=sampling) <= band
-    region = interior | (closed & near)
+    near = ndi.distance_transform_edt(~interior, sampling=sampling) <= max(1.0, 0.1 * params.cell_diameter_um)
+    region = interior | (rim & near)
     return watershed(flat, seeds * region, mask=region)
 
 
@@ -345,11 +351,11 @@ def _fill_small_holes(fg: np.ndarray, sampling, params: RecipientParams) -> np.n
     return small[lab]
 
 
-def _small(mask: np.ndarray, sampling, params: RecipientParams) -> np.ndarray:
-    """Components of ``mask`` (per slice in 3D) smaller than a minimum cell section."""
+def _small(mask: np.ndarray, sampling, diameter_um: float) -> np.ndarray:
+    """Components of ``mask`` (per slice in 3D) smaller than a disc of ``diameter_um``."""
     lab, n = ndi.label(mask, _in_plane(mask.ndim))
     sizes = np.bincount(lab.ravel(), minlength=n + 1) * float(np.prod(sampling[-2:]))
-    small = sizes < np.pi * params.min_cell_diameter_um**2 / 4
+    small = sizes < np.pi * diameter_um**2 / 4
     small[0] = False
     return small[lab]
 

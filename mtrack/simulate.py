@@ -179,6 +179,16 @@ class _Blob:
         return np.hypot(dy, dx) / self.radius(np.arctan2(dy, dx), t)
 
     def polygon(self, t: float = 0.0, s: float = 1.0, n: int = 96) -> np.ndarray:
+        key = (float(t), float(s), int(n), float(self.center0[0]), float(self.center0[1]),
+               float(self.drift[0]), float(self.drift[1]))
+        cache = self.__dict__.setdefault("_poly_cache", {})
+        if key not in cache:
+            if len(cache) > 64:
+                cache.clear()
+            cache[key] = self._polygon(t, s, n)
+        return cache[key]
+
+    def _polygon(self, t: float, s: float, n: int) -> np.ndarray:
         th = np.linspace(0, 2 * np.pi, n, endpoint=False)
         r = s * self.radius(th, t)
         c = self.center(t)
@@ -222,6 +232,9 @@ class _Blob:
 
 def _gap(a: _Blob, b: _Blob) -> float:
     """Smallest distance between two footprints at t = 0 (-1 when they overlap)."""
+    lower = float(np.linalg.norm(a.center0 - b.center0)) - a.rmax() - b.rmax()
+    if lower > 10.0:
+        return lower
     pa, pb = a.polygon(), b.polygon()
     if np.any(b.q2d(pa[:, 0], pa[:, 1], 0) < 1) or np.any(a.q2d(pb[:, 0], pb[:, 1], 0) < 1):
         return -1.0
@@ -351,7 +364,7 @@ def _bridge_clear(br: _Bridge, cells: list[_Blob]) -> bool:
 def _layout(rng, ndim: int, fy: float, fx: float, T: int, n_rec: int, n_don: int,
             n_bridges: int, hmax: float) -> _Layout | None:
     want_tnt = n_bridges > 0
-    for _attempt in range(60):
+    for _attempt in range(30):
         def rec() -> _Blob:
             return _Blob(rng, rng.uniform(15.0, 21.0), rng.uniform(6.0, hmax), ndim)
 
@@ -895,7 +908,7 @@ def simulate_movie(
     n_don0 = int(r_layout.integers(1, 3))
     layout = None
     tried = []
-    n_min = n_rec0 if n_recipients is not None else min(3, n_rec0)
+    n_min = n_rec0 if n_recipients is not None else 1
     for tnt in ([True, False] if want_tnt else [False]):
         for n_rec in range(n_rec0, n_min - 1, -1):
             for n_don in sorted({n_don0, 1}, reverse=True):
@@ -911,9 +924,14 @@ def simulate_movie(
     if layout is None:
         raise ValueError(
             f"field of {fy:.0f} x {fx:.0f} µm (shape {shp}) is too small for the scene "
-            f"({n_rec0} recipients of 14-22 µm and a donor); use a larger shape")
+            f"({n_rec0} recipient(s) of 14-22 µm and a donor); use a larger shape")
     if not layout.bridges:
         routes = ["contact"] * n_tr
+    layout_notes = []
+    if len(layout.recs) < 3:
+        layout_notes.append(f"only {len(layout.recs)} recipient(s) fit in the field")
+    if want_tnt and not layout.bridges:
+        layout_notes.append("no room for a nanotube: all transfers are by contact")
     recs, dons = layout.recs, layout.dons
     rec_ids = list(range(1, len(recs) + 1))
 
@@ -1015,7 +1033,7 @@ def simulate_movie(
     transfers: list[_Obj] = []
     used_contact_pts: dict[int, list[np.ndarray]] = {}
     c_count = t_count = 0
-    failures: list[str] = []
+    failures: list[str] = list(layout_notes)
     for i, (on, route) in enumerate(zip(onsets.tolist(), routes)):
         on = int(on)
         divides = i == div_index
