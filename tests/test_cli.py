@@ -145,3 +145,39 @@ def test_debug_shows_traceback(tmp_path):
         [sys.executable, "-m", "mtrack.cli", "--debug", "run", str(tmp_path / "x.tif"),
          "--out", str(tmp_path / "o")], capture_output=True, text=True)
     assert result.returncode != 0 and "Traceback" in result.stderr
+
+
+@pytest.mark.slow
+def test_simulate_run_evaluate_end_to_end(tmp_path, capsys):
+    import json
+
+    import pandas as pd
+
+    from mtrack.events import EVENT_COLUMNS
+    from mtrack.results import CELL_CSV_COLUMNS
+
+    sim_dir = tmp_path / "sim"
+    code, out, _ = _run(["simulate", sim_dir, "--ndim", "2", "--frames", "14", "--seed", "2"],
+                        capsys)
+    assert code == 0 and (sim_dir / "movie.tif").is_file() and (sim_dir / "truth.csv").is_file()
+    results = tmp_path / "res"
+    code, out, err = _run(["run", sim_dir / "movie.tif", "--out", results, "--quiet"], capsys)
+    assert code == 0, err
+    events = pd.read_csv(results / "events.csv")
+    assert list(events.columns) == EVENT_COLUMNS
+    assert list(pd.read_csv(results / "cells.csv").columns) == CELL_CSV_COLUMNS
+    run = json.loads((results / "run.json").read_text())
+    assert run["scale_zyx_um"][1] == pytest.approx(0.3)
+    assert run["calibration"]["pixel_size"] == "metadata"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["res", "sim"]  # no temporaries left
+    code, out, _ = _run(["evaluate", results, sim_dir / "truth.csv"], capsys)
+    assert code == 0 and "F1" in out
+    scores = json.loads((results / "evaluation.json").read_text())
+    assert scores["f1"] >= 0.85 and scores["decoys_called"] == 0
+    # a second run refuses to replace the folder, then replaces it with --overwrite
+    code, _, err = _run(["run", sim_dir / "movie.tif", "--out", results, "--quiet"], capsys)
+    assert code == 2 and "--overwrite" in err
+    code, _, _ = _run(["run", sim_dir / "movie.tif", "--out", results, "--quiet",
+                       "--overwrite"], capsys)
+    assert code == 0
+    pd.testing.assert_frame_equal(pd.read_csv(results / "events.csv"), events)

@@ -1,0 +1,73 @@
+"""The whole pipeline on simulated movies with known truth, and the dask layer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mtrack.evaluate import score_events
+from mtrack.events import call_events
+from mtrack.frame import process_frame
+from mtrack.io import movie_from_array
+from mtrack.params import Params
+from mtrack.pipeline import run_movie
+from mtrack.simulate import simulate_movie
+from mtrack.track import track_recipients
+
+
+def _movie(sim):
+    return movie_from_array(sim.image, "TCZYX", scale=sim.scale,
+                            frame_interval=sim.frame_interval, channel_names=sim.channel_names)
+
+
+@pytest.fixture(scope="module")
+def sim2d():
+    return simulate_movie(ndim=2, seed=3, frames=14)
+
+
+def test_dask_path_equals_plain_numpy_loop(sim2d):
+    params = Params()
+    results = run_movie(_movie(sim2d), params, workers=2)
+    # the same core in a plain loop, without dask
+    cells, objects = [], []
+    for t, frame in enumerate(sim2d.image):
+        res = process_frame(frame, sim2d.scale, params)
+        cells.append(res.cells.assign(t=t))
+        objects.append(res.objects.assign(t=t))
+    cells = track_recipients(pd.concat(cells, ignore_index=True), sim2d.scale, params.track)
+    events = call_events(pd.concat(objects, ignore_index=True), cells, sim2d.scale,
+                         sim2d.frame_interval, params)
+    pd.testing.assert_frame_equal(results.events, events)
+
+
+@pytest.mark.parametrize("scheduler, workers", [("synchronous", 1), ("threads", 1),
+                                                ("threads", 2), ("processes", 2)])
+def test_same_tables_whatever_the_scheduler(sim2d, scheduler, workers):
+    reference = run_movie(_movie(sim2d), Params(), scheduler="synchronous", workers=1)
+    results = run_movie(_movie(sim2d), Params(), scheduler=scheduler, workers=workers)
+    pd.testing.assert_frame_equal(results.events, reference.events)
+    pd.testing.assert_frame_equal(results.cells, reference.cells)
+
+
+def test_input_not_mutated_and_progress(sim2d):
+    image = sim2d.image.copy()
+    seen = []
+    run_movie(_movie(sim2d), Params(), workers=2, progress=lambda d, n: seen.append((d, n)))
+    np.testing.assert_array_equal(image, sim2d.image)
+    assert seen[-1] == (14, 14) and all(n == 14 for _, n in seen)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("ndim, seeds", [(2, [0, 1, 2, 4]), (3, [1, 3])])
+def test_accuracy_on_simulated_movies(ndim, seeds):
+    tp = fp = fn = 0
+    for seed in seeds:
+        sim = simulate_movie(ndim=ndim, seed=seed)
+        results = run_movie(_movie(sim), Params(), workers=2)
+        scores = score_events(results.events, sim.truth)
+        assert scores["decoys_called"] == 0, (seed, scores)
+        assert scores["max_onset_error"] <= 1, (seed, scores)
+        tp, fp, fn = tp + scores["tp"], fp + scores["fp"], fn + scores["fn"]
+    f1 = 2 * tp / (2 * tp + fp + fn)
+    assert f1 >= 0.9, (tp, fp, fn)
