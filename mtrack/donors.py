@@ -143,7 +143,7 @@ def segment_donors(
 ) -> np.ndarray:
     """Instance labels of discrete donor objects from a signal-to-noise map.
 
-    Hysteresis threshold (high ``threshold_sigma``, low half of it), then objects
+    Hysteresis threshold (high ``threshold_sigma``, low 70% of it), then objects
     outside the size range ``[min_size_um, max_size_um]`` (equivalent diameter) are
     removed.
 
@@ -153,7 +153,7 @@ def segment_donors(
     """
     is_3d = snr.shape[0] > 1
     high = params.threshold_sigma
-    mask = filters.apply_hysteresis_threshold(snr, high / 2, high)
+    mask = filters.apply_hysteresis_threshold(snr, 0.7 * high, high)
     structure = ndi.generate_binary_structure(3, 1)
     if not is_3d:
         structure[0] = structure[2] = False

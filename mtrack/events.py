@@ -51,7 +51,9 @@ def _links(frames: np.ndarray, um: np.ndarray, params: Params):
     """Directed links from each object to the objects it may become in the next frames.
 
     A link joins objects ``gap`` frames apart (``gap`` up to ``max_gap_frames + 1``) whose
-    distance is at most ``gap`` times ``max_donor_displacement_um``.
+    distance is at most ``max_donor_displacement_um``, widened by half for each missed
+    frame (an object inside a cell moves little, and a wide gate would let a new object
+    inherit the past of a neighbour).
     """
     rows, cols = [], []
     step = params.track.max_donor_displacement_um
@@ -62,7 +64,7 @@ def _links(frames: np.ndarray, um: np.ndarray, params: Params):
             if b.size == 0:
                 continue
             dist = np.linalg.norm(um[a][:, None] - um[b][None], axis=2)
-            i, j = np.nonzero(dist <= step * gap)
+            i, j = np.nonzero(dist <= step * (1 + 0.5 * (gap - 1)))
             rows.extend(a[i])
             cols.extend(b[j])
     n = len(frames)

@@ -105,7 +105,7 @@ class TrackParams(_Model):
         6.0, gt=0, description="max centroid displacement of a recipient between frames"
     )
     max_donor_displacement_um: float = Field(
-        2.0, gt=0, description="max displacement of a donor object between frames"
+        1.5, gt=0, description="max displacement of a donor object inside a recipient between frames"
     )
     max_gap_frames: int = Field(1, ge=0, le=5, description="frames an object may go missing")
 

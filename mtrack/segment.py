@@ -19,24 +19,24 @@ from scipy import ndimage as ndi
 from skimage.filters import threshold_otsu
 from skimage.measure import label as _label_same_value
 from skimage.morphology import h_maxima
-from skimage.segmentation import watershed
+from skimage.segmentation import relabel_sequential, watershed
 
 from mtrack.params import RecipientParams
 
 __all__ = ["segment_recipients"]
 
-_NOISE_K = 6.0  # foreground level above the dark level, in noise standard deviations
-_LOCAL_UM = float(__import__("os").environ.get("LU", "2.5"))
-_LOCAL_RATIO = float(__import__("os").environ.get("LR", "1.5"))
-_H_UM = float(__import__("os").environ.get("HU", "0.75"))
-_VESICLE = {2: 4.0, 3: 8.0}  # µm² / µm³: smaller bright membrane-mask pieces are vesicles
-_ALS_P = 0.001  # background fit: weight of tiles above the surface (cells)
-_FILL_FRACTION = 0.3  # filled: foreground at least this share of the median cell signal
-_STAINED = float(__import__("os").environ.get("ST", "0.04"))  # ring interiors: share of the membrane level
-_RING_HOLE_FRACTION = 0.3  # auto: ring when this much of the hole-filled membrane is interior
+# Tuning constants (dimensionless or in µm); user-facing knobs live in RecipientParams.
+_NOISE_K = 6.0  # foreground: this many noise standard deviations above the dark level
+_ALS_P = 0.001  # background fit: weight of tiles above the fitted surface (cells)
+_FILL_FRACTION = 0.2  # filled: foreground also above this share of the bright-class median
+_PEAK_H = 0.075  # filled seeds: relative rise of a maximum above its saddle
+_COMPACT = 0.1  # filled watershed: landscape rise per cell diameter away from a seed
+_LOCAL_UM, _LOCAL_RATIO = 2.5, 1.5  # ring: rim also where 1.5 x the mean within ~2.5 µm
+_STAINED = 0.04  # ring: interiors carry dye above this share of the rim level
+_CORE_Z_UM = 1.0  # ring 3D: seeds lie deeper than this inside the interior along z
+_VESICLE = {2: 4.0, 3: 8.0}  # ring: smaller bright pieces (µm², µm³) are vesicles, not rim
+_RING_HOLE_FRACTION = 0.3  # auto: ring when this share of the filled bright mask is interior
 _RING_MAX_THICKNESS_UM = 2.0  # auto: ring when the bright structure is thinner than this
-_PEAK_H = float(__import__("os").environ.get("PH", "0.02"))  # seed prominence, share of the landscape range
-
 
 def segment_recipients(
     membrane: np.ndarray,
@@ -57,9 +57,10 @@ def segment_recipients(
         ``marker`` (``"auto"``, ``"ring"`` or ``"filled"``), ``smoothing_um``,
         ``cell_diameter_um``, ``min_cell_diameter_um`` and ``threshold_scale``.
     nuclei : ndarray, shape (Z, Y, X), optional
-        Nuclei of the same frame, either instance labels (integer image whose
-        objects are constant-valued) or an intensity image.  Each nucleus seeds
-        one cell; without it seeds come from the membrane image itself.
+        Nuclei of the same frame, either instance labels (integer or boolean
+        image whose objects are constant-valued) or an intensity image (Otsu
+        threshold).  Each nucleus seeds one cell and cells without a nucleus
+        are dropped; without ``nuclei`` the seeds come from the membrane image.
 
     Returns
     -------
@@ -100,6 +101,7 @@ def segment_recipients(
         return empty
     # the brighter class of the foreground: the rims of ring cells, the bodies of filled ones
     bright = flat > threshold_otsu(flat[foreground]) * params.threshold_scale
+    level *= params.threshold_scale
     seeds = None
     if nuclei is not None:
         seeds = _nuclei_seeds(np.asarray(nuclei[0] if is_2d else nuclei), sampling, params)
@@ -109,7 +111,7 @@ def segment_recipients(
     if marker == "ring":
         labels = _ring(flat, level, bright, sampling, params, seeds)
     else:
-        labels = _filled(flat, level, sampling, params, seeds)
+        labels = _filled(flat, level, bright, sampling, params, seeds)
     labels = _clean(labels, sampling, params)
     return labels.reshape(membrane.shape).astype(np.int32, copy=False)
 
@@ -147,22 +149,21 @@ def _close(mask: np.ndarray, radius_um: float, sampling: tuple[float, ...]) -> n
     return ndi.distance_transform_edt(grown, sampling=sampling) > radius_um
 
 
-def _flatten(
-    img: np.ndarray, sampling: tuple[float, ...], params: RecipientParams
-) -> tuple[np.ndarray, float]:
+def _flatten(img: np.ndarray, sampling, params: RecipientParams) -> tuple[np.ndarray, float]:
     """Smooth, remove the background *shape*; return (image with dark level 0, foreground level).
 
     The shape (uneven illumination) is a quadratic fitted by asymmetric least
-    squares to the low percentile of tiles half a cell wide, so that it follows
-    the darkest (background) tiles and passes below tiles covered by cells.  Only the shape is removed, not its level, so a field
-    with no background at all keeps its contrast.  The foreground level is
-    ``_NOISE_K`` robust noise standard deviations above the dark level.
+    squares to the low percentile of tiles a quarter cell wide: it follows the
+    darkest (background) tiles and passes below tiles covered by cells.  Only
+    the shape is removed, not its level, so a field with no background at all
+    keeps its contrast.  The foreground level is ``_NOISE_K`` robust noise
+    standard deviations above the dark level (1st percentile).
     """
     smooth = ndi.gaussian_filter(img, _px(params.smoothing_um, sampling))
     env = _background_shape(smooth, sampling, params)
     flat = smooth - env
     flat -= np.percentile(flat, 1)
-    return flat, _NOISE_K * _noise(img, flat, sampling, params) * params.threshold_scale
+    return flat, _NOISE_K * _noise(img, flat, sampling, params)
 
 
 def _noise(img: np.ndarray, flat: np.ndarray, sampling, params: RecipientParams) -> float:
@@ -179,31 +180,30 @@ def _noise(img: np.ndarray, flat: np.ndarray, sampling, params: RecipientParams)
 def _background_shape(smooth: np.ndarray, sampling, params: RecipientParams) -> np.ndarray:
     """Quadratic background surface (minimum 0) fitted below the tile 10th percentiles."""
     shape = np.array(smooth.shape)
-    tile = np.clip(np.round(_px(params.cell_diameter_um / 2, sampling)), 1, shape).astype(int)
+    tile = np.clip(np.round(_px(params.cell_diameter_um / 4, sampling)), 1, shape).astype(int)
     n = shape // tile
-    crop = smooth[tuple(slice(0, k * t) for k, t in zip(n, tile))]
-    blocks = crop.reshape(tuple(v for k, t in zip(n, tile) for v in (k, t)))
+    blocks = smooth[tuple(slice(0, k * t) for k, t in zip(n, tile))]
+    blocks = blocks.reshape(tuple(v for k, t in zip(n, tile) for v in (k, t)))
     low = np.percentile(blocks, 10, axis=tuple(range(1, 2 * len(n), 2))).ravel()
-    centres = np.meshgrid(*[(np.arange(k) + 0.5) * t / s for k, t, s in zip(n, tile, shape)], indexing="ij")
-    axes = [ax for ax in range(len(n)) if n[ax] > 1]
+    axes = [a for a in range(len(n)) if n[a] > 1]
 
-    def terms(coords):
-        out = [np.ones_like(coords[0])]
-        for i, a in enumerate(axes):
-            out.append(coords[a])
-            out.extend(coords[a] * coords[b] for b in axes[i:] if n[a] > 2 or a != b)
-        return out
+    def terms(x):  # 1, x_a and x_a * x_b, each only where there are tiles enough to fit it
+        quad = [x[a] * x[b] for i, a in enumerate(axes) for b in axes[i:] if a != b or n[a] > 2]
+        return [np.ones_like(x[0])] + [x[a] for a in axes] + quad
 
-    design = np.stack([t.ravel() for t in terms(centres)], axis=1)
+    centres = [(np.arange(k) + 0.5) * t / s for k, t, s in zip(n, tile, shape)]
+    design = np.stack([t.ravel() for t in terms(np.meshgrid(*centres, indexing="ij"))], axis=1)
     weight = np.ones(low.size)
     for _ in range(10):  # asymmetric least squares: the surface hugs the darkest tiles
-        root = np.sqrt(weight)[:, None]
-        coef = np.linalg.lstsq(design * root, low * root[:, 0], rcond=None)[0]
+        root = np.sqrt(weight)
+        coef = np.linalg.lstsq(design * root[:, None], low * root, rcond=None)[0]
         weight = np.where(low > design @ coef, _ALS_P, 1 - _ALS_P)
-    grids = [((np.arange(s) + 0.5) / s).reshape([-1 if i == ax else 1 for i in range(len(n))])
-             for ax, s in enumerate(shape)]
-    env = sum(c * t for c, t in zip(coef, terms(grids)))
-    env = np.clip(np.broadcast_to(env, smooth.shape), low.min(), low.max())
+    grids = np.ogrid[tuple(slice(0, s) for s in shape)]
+    env = sum(c * t for c, t in zip(coef, terms([(g + 0.5) / s for g, s in zip(grids, shape)])))
+    resid = low - design @ coef  # background tiles sit just above the fit, cells far above
+    background = resid <= 3 * np.median(np.abs(resid[resid <= np.median(resid)])) + 1e-6
+    # never extrapolate beyond the levels of the background tiles seen
+    env = np.clip(np.broadcast_to(env, smooth.shape), low.min(), low[background].max())
     return (env - env.min()).astype(np.float32)
 
 
@@ -219,16 +219,14 @@ def _detect_marker(mask: np.ndarray, sampling: tuple[float, ...], params: Recipi
         return "filled"
     thickness = float(np.percentile(ndi.distance_transform_edt(mask, sampling=sampling)[mask], 90))
     closed = _close(mask, 0.5, sampling)
-    holes = ndi.binary_fill_holes(closed, _in_plane(mask.ndim)) & ~closed
+    holes = _holes(closed)
     holes &= ~_small(holes, sampling, params.min_cell_diameter_um)
     fraction = holes.sum() / max(1, holes.sum() + closed.sum())
     ring = thickness < _RING_MAX_THICKNESS_UM or fraction > _RING_HOLE_FRACTION
     return "ring" if ring else "filled"
 
 
-def _nuclei_seeds(
-    nuclei: np.ndarray, sampling: tuple[float, ...], params: RecipientParams
-) -> np.ndarray:
+def _nuclei_seeds(nuclei: np.ndarray, sampling, params: RecipientParams) -> np.ndarray:
     """Seed labels from nuclei given as labels or as intensity."""
     if nuclei.dtype.kind in "biu":
         nz = nuclei != 0
@@ -236,54 +234,62 @@ def _nuclei_seeds(
         if nz.any() and same[nz[..., 1:]].mean() > 0.9:  # constant-valued objects: labels
             return _label_same_value(nuclei, background=0, connectivity=1).astype(np.int32)
     smooth = ndi.gaussian_filter(nuclei.astype(np.float32), _px(params.smoothing_um, sampling))
-    mask = smooth > threshold_otsu(smooth)
-    mask = _open(mask, min(1.0, params.min_cell_diameter_um / 4), sampling)
-    dist = ndi.distance_transform_edt(mask, sampling=sampling)
-    return ndi.label(dist > 0.5 * min(1.0, params.min_cell_diameter_um / 4))[0]
+    mask = _open(smooth > threshold_otsu(smooth), _open_radius(params), sampling)
+    return ndi.label(mask)[0]
 
 
 def _peaks(landscape: np.ndarray, mask: np.ndarray, radius_um: float, sampling) -> np.ndarray:
     """Labelled maxima of ``landscape`` in ``mask``: ``radius_um`` apart and prominent.
 
-    A maximum must dominate its neighbourhood and rise ``_PEAK_H`` of the
-    landscape's range above the saddle joining it to a higher one (h-maxima).
+    A maximum must dominate its neighbourhood and rise by the factor
+    ``1 + _PEAK_H`` above the saddle joining it to a higher one, so that dim
+    and bright cells are treated alike.
     """
     size = tuple(2 * np.maximum(1, np.round(_px(radius_um, sampling))).astype(int) + 1)
     peak = (landscape == ndi.maximum_filter(landscape, size=size)) & mask & (landscape > 0)
-    if peak.any():
-        h = _PEAK_H * float(np.percentile(landscape[mask], 99))
-        peak &= h_maxima(landscape, h).astype(bool)
+    if peak.any():  # relative prominence: h-maxima of the log landscape
+        top = float(np.percentile(landscape[mask], 99))
+        peak &= h_maxima(np.log(landscape + 0.01 * top), np.log1p(_PEAK_H)).astype(bool)
     return ndi.label(peak, np.ones((3,) * landscape.ndim, bool))[0]
 
 
 def _filled(
-    flat: np.ndarray,
-    level: float,
-    sampling: tuple[float, ...],
-    params: RecipientParams,
-    seeds: np.ndarray | None,
+    flat: np.ndarray, level: float, bright: np.ndarray, sampling, params: RecipientParams, seeds
 ) -> np.ndarray:
-    """Filled marker: foreground by level, split on distance x cell-scale intensity."""
+    """Filled marker: threshold, then watershed on distance x intensity.
+
+    The foreground is above the noise level and above ``_FILL_FRACTION`` of
+    the bright-class median, opened to cut thin bridges.  The landscape is the
+    smoothed intensity times the distance to the edge of the footprint
+    (in-plane in 3D, capped at a cell radius): within a cell's reach necks
+    between touching cells are valleys, and inside sheets wider than a cell
+    dim junctions between bright cell bodies are.  With nuclei as seeds the
+    cap is a quarter cell, as a nucleus need not sit on a distance maximum.  Seeds are its prominent
+    maxima at least a quarter cell apart (or the nuclei).  A small distance-
+    to-seed term breaks ties on flat plateaus (a compact watershed).
+    """
     d = params.cell_diameter_um
-    level = max(level, _FILL_FRACTION * float(np.median(flat[flat > level])) * params.threshold_scale)
+    if not (flat > level).any():
+        return np.zeros(flat.shape, np.int32)
+    median = float(np.median(flat[bright])) if bright.any() else 0.0
+    level = max(level, _FILL_FRACTION * median * params.threshold_scale)
     fg = _open(flat > level, _open_radius(params), sampling)
-    fg |= _fill_small_holes(fg, sampling, params)
-    dist = ndi.distance_transform_edt(fg, sampling=sampling)
-    weight = np.minimum(dist / (d / 4), 1.0)
-    coarse = ndi.gaussian_filter(np.clip(flat, 0, None), _px(d / 8, sampling)) * weight
+    fg |= _small(_holes(fg), sampling, params.cell_diameter_um)
+    plane = (1e6,) * (flat.ndim - 2) + tuple(sampling[-2:])  # footprint distance in 3D
+    dist = ndi.distance_transform_edt(fg, sampling=plane)
+    signal = np.clip(flat, 0, None)
+    cap = d / 4 if seeds is not None else d / 2  # nuclei need not sit on distance maxima
     if seeds is None:
+        coarse = ndi.gaussian_filter(signal, _px(d / 8, sampling)) * np.minimum(dist / cap, 1)
         seeds = _peaks(coarse, fg, d / 4, sampling)
-    fine = ndi.gaussian_filter(np.clip(flat, 0, None), _px(d / 16, sampling)) * weight
-    return watershed(-fine, seeds * fg, mask=fg)
+    seeds = seeds * fg
+    fine = ndi.gaussian_filter(signal, _px(d / 16, sampling)) * np.minimum(dist / cap, 1)
+    spread = ndi.distance_transform_edt(seeds == 0, sampling=sampling) / d
+    return watershed(-fine / max(float(fine.max()), 1e-12) + _COMPACT * spread, seeds, mask=fg)
 
 
 def _ring(
-    flat: np.ndarray,
-    level: float,
-    membrane: np.ndarray,
-    sampling: tuple[float, ...],
-    params: RecipientParams,
-    seeds: np.ndarray | None,
+    flat: np.ndarray, level: float, membrane: np.ndarray, sampling, params: RecipientParams, seeds
 ) -> np.ndarray:
     """Ring marker: cell interiors seed a watershed on the membrane intensity.
 
@@ -293,10 +299,12 @@ def _ring(
     the border and drops out-of-focus haze above or below the cells) or, when
     interiors are as dark as the background, the holes enclosed by rim.
     Distances that shape interiors are measured in-plane, so flat cells with
-    few slices keep their interior.  Each interior gets one seed: maxima of
-    its distance to the rim, merged unless separated by a saddle (a gap in a
-    membrane between two cells is a deep saddle).
+    few slices keep their interior.  The seeds are the interior cores (deeper
+    than ``min(0.4 min_cell_diameter_um, 0.15 cell_diameter_um)`` from the
+    rim), which cuts leaks through gaps in a membrane shared by two cells.
     """
+    if not membrane.any():
+        return np.zeros(flat.shape, np.int32)
     ndim = flat.ndim
     plane = (1e6,) * (ndim - 2) + tuple(sampling[-2:])  # in-plane distances in 3D
     local = ndi.gaussian_filter(flat, _px(_LOCAL_UM, sampling))
@@ -305,50 +313,44 @@ def _ring(
     big = np.bincount(lab.ravel(), minlength=n + 1) * float(np.prod(sampling)) >= _VESICLE[ndim]
     big[0] = False
     rim = big[lab]
-    holes = ndi.binary_fill_holes(rim, _in_plane(ndim)) & ~rim
+    holes = _holes(rim)
     holes &= ~_small(holes, sampling, params.min_cell_diameter_um)
     holes &= _small(holes, sampling, 2 * params.cell_diameter_um)  # not huge background pockets
-    stained = flat > max(level, _STAINED * float(np.median(flat[membrane])) * params.threshold_scale)
+    rim_level = float(np.median(flat[membrane]))
+    stained = flat > max(level, _STAINED * rim_level * params.threshold_scale)
     if holes.any() and stained[holes].mean() < 0.5:
         interior = holes  # dark interiors: only enclosed regions are cells
     else:
         ringed = ndi.distance_transform_edt(~rim, sampling=plane) <= params.cell_diameter_um
         interior = stained & ~rim & ringed
-    interior |= _fill_small_holes(interior | rim, sampling, params) & ~rim  # dark nuclei
+    interior |= _small(_holes(interior | rim), sampling, params.cell_diameter_um) & ~rim  # nuclei
     dist = ndi.distance_transform_edt(interior, sampling=plane)
-    radius = _core_radius(params)
+    radius = min(0.4 * params.min_cell_diameter_um, 0.15 * params.cell_diameter_um)
     core = dist > radius
+    if ndim == 3:  # and at least ~2 µm thick: no seeds in the flat basal or apical membrane
+        core &= ndi.distance_transform_edt(interior, sampling=(sampling[0], 1e6, 1e6)) > _CORE_Z_UM
     if seeds is None:
-        peaks = h_maxima(dist, _H_UM * radius).astype(bool) & core
-        seeds = ndi.label(peaks, np.ones((3,) * ndim, bool))[0]
+        seeds = ndi.label(core)[0]
     # interiors are compact: an opening at the core radius drops thin stained fringes
-    interior &= ndi.distance_transform_edt(~core, sampling=plane) <= radius + 0.5
+    interior &= ndi.distance_transform_edt(~core, sampling=sampling) <= radius + 0.5
     parts, n = ndi.label(interior)
     seeded = np.zeros(n + 1, bool)
     seeded[parts[seeds > 0]] = True
     seeded[0] = False
     interior = seeded[parts]  # stained regions outside any cell (ruffles, debris) are dropped
-    near = ndi.distance_transform_edt(~interior, sampling=sampling) <= max(1.0, 0.1 * params.cell_diameter_um)
-    region = interior | (rim & near)
+    band = max(1.0, 0.1 * params.cell_diameter_um)  # the rim itself belongs to the cell
+    region = interior | (rim & (ndi.distance_transform_edt(~interior, sampling=sampling) <= band))
     return watershed(flat, seeds * region, mask=region)
 
 
-def _core_radius(params: RecipientParams) -> float:
-    return min(0.4 * params.min_cell_diameter_um, 0.15 * params.cell_diameter_um)
-
-
 def _open_radius(params: RecipientParams) -> float:
+    """Opening radius (µm) that removes nanotubes and filopodia but no cell."""
     return min(1.25, params.min_cell_diameter_um / 4)
 
 
-def _fill_small_holes(fg: np.ndarray, sampling, params: RecipientParams) -> np.ndarray:
-    """Holes of ``fg`` smaller than a cell (per slice in 3D)."""
-    holes = ndi.binary_fill_holes(fg, _in_plane(fg.ndim)) & ~fg
-    lab, n = ndi.label(holes, _in_plane(fg.ndim))
-    sizes = np.bincount(lab.ravel(), minlength=n + 1) * float(np.prod(sampling[-2:]))
-    small = sizes < np.pi * params.cell_diameter_um**2 / 4
-    small[0] = False
-    return small[lab]
+def _holes(mask: np.ndarray) -> np.ndarray:
+    """Background regions enclosed by ``mask`` in their plane (per slice in 3D)."""
+    return ndi.binary_fill_holes(mask, _in_plane(mask.ndim)) & ~mask
 
 
 def _small(mask: np.ndarray, sampling, diameter_um: float) -> np.ndarray:
@@ -364,19 +366,15 @@ def _clean(labels: np.ndarray, sampling: tuple[float, ...], params: RecipientPar
     """Open away thin protrusions, keep each cell's largest piece, drop small cells, relabel."""
     labels = labels * _open(labels > 0, _open_radius(params), sampling)
     fill = labels > 0
-    fill |= _fill_small_holes(fill, sampling, params)  # nucleus-sized holes join their cell
-    labels = watershed(ndi.distance_transform_edt(labels == 0), labels, mask=fill)
+    fill |= _small(_holes(fill), sampling, params.cell_diameter_um)  # small holes join their cell
+    gap = ndi.distance_transform_edt(labels == 0, sampling=sampling)
+    labels = watershed(gap, labels, mask=fill)
     pieces = _label_same_value(labels, background=0, connectivity=1)
-    owner = np.zeros(pieces.max() + 1, np.int64)
+    size = np.bincount(pieces.ravel())
+    owner = np.zeros(size.size, np.int64)
     owner[pieces.ravel()] = labels.ravel()
-    size = np.bincount(pieces.ravel(), minlength=owner.size)
-    size[0] = 0
-    best = np.zeros(labels.max() + 1, np.int64)
-    np.maximum.at(best, owner, size)
-    keep = (size == best[owner]) & (size >= _min_size(params, sampling, labels.ndim))
-    keep[0] = False
-    kept_owner = np.where(keep, owner, 0)
-    ids = np.unique(kept_owner[kept_owner > 0])
-    remap = np.zeros(labels.max() + 1, np.int32)
-    remap[ids] = np.arange(1, ids.size + 1, dtype=np.int32)
-    return np.where(keep[pieces], remap[labels], 0).astype(np.int32)
+    order = np.lexsort((-size, owner))  # by cell, largest piece first
+    keep = np.zeros(size.size, bool)
+    keep[order[np.r_[True, owner[order][1:] != owner[order][:-1]]]] = True
+    keep &= (size >= _min_size(params, sampling, labels.ndim)) & (owner > 0)
+    return relabel_sequential(np.where(keep[pieces], labels, 0))[0].astype(np.int32)

