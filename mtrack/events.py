@@ -77,6 +77,7 @@ def call_events(
     scale: tuple[float, float, float],
     frame_interval: float,
     params: Params,
+    presence: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Call transfer events.
 
@@ -91,6 +92,12 @@ def call_events(
     frame_interval : float
         Seconds between frames.
     params : Params
+    presence : (T, Zb, Yb, Xb) array, optional
+        Per-frame donor presence maps (:attr:`mtrack.frame.FrameResult.presence`). When
+        given, an object is not new if its place held donor signal (presence at least
+        half the detection threshold) in ``prior_signal_frames`` of the
+        ``novelty_memory_frames`` frames before onset: a dim part of a network that
+        crossed the threshold, not a mitochondrion that arrived.
 
     Returns
     -------
@@ -117,6 +124,9 @@ def call_events(
                 np.linalg.norm(um[earlier] - um[node], axis=1)
             ) <= ev.novelty_distance_um:
                 continue  # a known object that faded for a while and came back
+            if presence is not None and _held_signal(presence, group.iloc[node], t0, scale,
+                                                     params):
+                continue  # its place already held donor signal: not an arrival
             if any(frames[k] == t0 and np.linalg.norm(um[k] - um[node]) <= ev.novelty_distance_um
                    for k in accepted):
                 continue  # a fragment of an object already called in this frame
@@ -132,6 +142,21 @@ def call_events(
         events = events.sort_values(["t", "track_id", "z", "y", "x"], kind="stable")
         events["event_id"] = np.arange(1, len(events) + 1)
     return events.reset_index(drop=True).astype({"event_id": int, "track_id": int, "t": int})
+
+
+def _held_signal(presence: np.ndarray, row, t0: int, scale, params: Params) -> bool:
+    """Whether the object's place (its presence block and the adjacent ones) held donor
+    signal in enough of the frames before ``t0``."""
+    from .frame import presence_block
+
+    ev = params.event
+    shape = presence.shape[1:]
+    block = presence_block(scale, shape[0] > 1, params)
+    centre = [min(int(row[a] // b), n - 1) for a, b, n in zip("zyx", block, shape)]
+    window = tuple(slice(max(c - 1, 0), c + 2) for c in centre)
+    before = presence[max(0, t0 - ev.novelty_memory_frames):t0][(slice(None), *window)]
+    held = before.reshape(len(before), -1).max(axis=1) >= 0.5 * params.donor.threshold_sigma
+    return int(held.sum()) >= ev.prior_signal_frames
 
 
 def _event_row(row, track_id, t0, persistence, scale, frame_interval, members, params) -> dict:

@@ -11,13 +11,15 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from scipy import ndimage as ndi
+from skimage.measure import block_reduce
 from skimage.segmentation import find_boundaries
 
 from .donors import enhance_donors, object_table, segment_donor_bodies, segment_donors
 from .params import Params
 from .segment import segment_recipients
 
-__all__ = ["FrameResult", "process_frame", "recipient_depth", "CELL_COLUMNS", "OBJECT_COLUMNS"]
+__all__ = ["FrameResult", "process_frame", "presence_block", "recipient_depth", "CELL_COLUMNS",
+           "OBJECT_COLUMNS"]
 
 CELL_COLUMNS = [
     "label", "area_or_volume", "z", "y", "x",
@@ -43,6 +45,9 @@ class FrameResult:
         One row per recipient cell, columns :data:`CELL_COLUMNS`.
     objects : DataFrame
         One row per donor object, columns :data:`OBJECT_COLUMNS`.
+    presence : (Zb, Yb, Xb) float32
+        Donor signal-to-noise map max-pooled over blocks of ``prior_signal_um``: a small
+        summary that lets event calling ask whether a place held donor signal before.
     """
 
     recipients: np.ndarray
@@ -50,6 +55,7 @@ class FrameResult:
     bodies: np.ndarray
     cells: pd.DataFrame
     objects: pd.DataFrame
+    presence: np.ndarray
 
 
 def _edt(mask: np.ndarray, scale: tuple[float, float, float]) -> np.ndarray:
@@ -130,7 +136,15 @@ def process_frame(
     )
     cells = _cell_measurements(recipients, donors, bodies, body_distance, mito, tophat,
                                objects, scale, params)
-    return FrameResult(recipients, donors, bodies, cells, objects)
+    presence = block_reduce(snr, presence_block(scale, snr.shape[0] > 1, params), np.max)
+    return FrameResult(recipients, donors, bodies, cells, objects, presence.astype(np.float32))
+
+
+def presence_block(scale: tuple[float, float, float], is_3d: bool, params: Params) -> tuple:
+    """Block size (voxels per axis) of the per-frame donor presence map."""
+    size = params.event.prior_signal_um
+    z = max(1, round(size / scale[0])) if is_3d else 1
+    return (z, max(1, round(size / scale[1])), max(1, round(size / scale[2])))
 
 
 def _object_measurements(donors, recipients, depth, body_distance, mito, tophat, snr,

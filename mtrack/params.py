@@ -131,6 +131,12 @@ class EventParams(_Model):
     novelty_memory_frames: int = Field(
         3, ge=1, description="how many earlier frames the novelty test looks back"
     )
+    prior_signal_um: float = Field(
+        1.0, gt=0, description="block size of the donor-signal map kept per frame"
+    )
+    prior_signal_frames: int = Field(
+        2, ge=1, description="not new if its place held donor signal in this many earlier frames"
+    )
     contact_distance_um: float = Field(
         4.0, ge=0, description="route 'contact' when the object entered this close to a donor body"
     )

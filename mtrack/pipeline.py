@@ -30,15 +30,17 @@ from .track import track_recipients
 __all__ = ["analyse_frame", "run_movie"]
 
 
-def analyse_frame(movie: Movie, t: int, params: Params) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Read frame ``t`` and run the per-frame core; return (cells, objects) with ``t``."""
+def analyse_frame(
+    movie: Movie, t: int, params: Params
+) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
+    """Read frame ``t`` and run the per-frame core; return its tables and presence map."""
     frame = movie.frame(t)
     if np.issubdtype(frame.dtype, np.floating) and not np.all(np.isfinite(frame)):
         raise MovieError(f"{movie.source or 'array'}: frame {t} contains NaN or infinite values")
     result = process_frame(frame, movie.scale, params)
     cells = result.cells.assign(t=t)
     objects = result.objects.assign(t=t)
-    return cells, objects
+    return cells, objects, result.presence
 
 
 def _fingerprint(path: Path | None) -> dict:
@@ -96,7 +98,7 @@ def run_movie(
     started = time.perf_counter()
     n_frames = movie.shape[0]
     tasks = [dask.delayed(analyse_frame)(movie, t, params) for t in range(n_frames)]
-    per_frame: list[tuple[pd.DataFrame, pd.DataFrame]] = []
+    per_frame: list[tuple[pd.DataFrame, pd.DataFrame, np.ndarray]] = []
     batch = max(1, workers or 2) * 4
     for start in range(0, n_frames, batch):
         chunk = tasks[start:start + batch]
@@ -105,10 +107,11 @@ def run_movie(
             progress(min(start + batch, n_frames), n_frames)
     frame_s = time.perf_counter() - started
 
-    cells = pd.concat([c for c, _ in per_frame], ignore_index=True)
-    objects = pd.concat([o for _, o in per_frame], ignore_index=True)
+    cells = pd.concat([c for c, _, _ in per_frame], ignore_index=True)
+    objects = pd.concat([o for _, o, _ in per_frame], ignore_index=True)
+    presence = np.stack([p for _, _, p in per_frame])
     cells = track_recipients(cells, movie.scale, params.track)
-    events = call_events(objects, cells, movie.scale, movie.frame_interval, params)
+    events = call_events(objects, cells, movie.scale, movie.frame_interval, params, presence)
     cells["positive"] = mark_positive(cells, events)
     cells = cells.sort_values(["track_id", "t"], kind="stable").reset_index(drop=True)
     total_s = time.perf_counter() - started

@@ -1,15 +1,16 @@
 """Recipient cells from the membrane channel of one frame.
 
 The membrane marker either outlines each cell with a thin bright rim (membrane
-dye on a confocal) or fills it (WGA, CellTracker, widefield).  Both paths share
-one preparation: anisotropic smoothing, flattening of the background shape at
-cell scale and a noise-based foreground level.  Ring images are split by a
-seeded watershed on the membrane intensity, seeded by the cell interiors
-(regions enclosed by membrane, or dim-but-stained regions cut by the border);
-filled images by a watershed on the product of the distance transform and the
-cell-scale intensity, seeded by its maxima.  Nuclei, when given, replace the
-automatic seeds in both paths.  All lengths are in µm and converted with
-``scale``; 2D frames (``Z == 1``) are processed as 2D.
+dye on a confocal) or fills it (WGA, CellTracker, widefield); ``marker="auto"``
+tells them apart by the thickness of the bright structure.  Both paths share
+one preparation: anisotropic smoothing, removal of the background shape
+(uneven illumination) and a noise-based foreground level, per frame.  Ring
+images: a seeded watershed on the membrane intensity, seeded by the cores of
+the cell interiors (dimly stained or enclosed regions between rims).  Filled
+images: a watershed on intensity x distance to the edge, seeded by its
+prominent maxima at a spacing set by ``cell_diameter_um``.  Nuclei, when given,
+replace the automatic seeds.  All lengths are in µm, converted with ``scale``;
+distances use ``sampling=scale``; 2D frames (``Z == 1``) are processed as 2D.
 """
 
 from __future__ import annotations
@@ -263,10 +264,10 @@ def _filled(
     smoothed intensity times the distance to the edge of the footprint
     (in-plane in 3D, capped at a cell radius): within a cell's reach necks
     between touching cells are valleys, and inside sheets wider than a cell
-    dim junctions between bright cell bodies are.  With nuclei as seeds the
-    cap is a quarter cell, as a nucleus need not sit on a distance maximum.  Seeds are its prominent
-    maxima at least a quarter cell apart (or the nuclei).  A small distance-
-    to-seed term breaks ties on flat plateaus (a compact watershed).
+    dim junctions between bright cell bodies are.  Seeds are its prominent
+    maxima at least a quarter cell apart, or the nuclei (then the cap is a
+    quarter cell, as a nucleus need not sit on a distance maximum).  A small
+    distance-to-seed term breaks ties on plateaus (a compact watershed).
     """
     d = params.cell_diameter_um
     if not (flat > level).any():

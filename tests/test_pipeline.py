@@ -30,14 +30,15 @@ def test_dask_path_equals_plain_numpy_loop(sim2d):
     params = Params()
     results = run_movie(_movie(sim2d), params, workers=2)
     # the same core in a plain loop, without dask
-    cells, objects = [], []
+    cells, objects, presence = [], [], []
     for t, frame in enumerate(sim2d.image):
         res = process_frame(frame, sim2d.scale, params)
         cells.append(res.cells.assign(t=t))
         objects.append(res.objects.assign(t=t))
+        presence.append(res.presence)
     cells = track_recipients(pd.concat(cells, ignore_index=True), sim2d.scale, params.track)
     events = call_events(pd.concat(objects, ignore_index=True), cells, sim2d.scale,
-                         sim2d.frame_interval, params)
+                         sim2d.frame_interval, params, np.stack(presence))
     pd.testing.assert_frame_equal(results.events, events)
 
 
