@@ -145,8 +145,15 @@ def call_events(
 
 
 def _held_signal(presence: np.ndarray, row, t0: int, scale, params: Params) -> bool:
-    """Whether the object's place (its presence block and the adjacent ones) held donor
-    signal in enough of the frames before ``t0``."""
+    """Whether the object's place already held donor signal before ``t0``.
+
+    The place is the object's presence block and its neighbours (about 3 µm across);
+    it held signal when, in ``prior_signal_frames`` of the ``novelty_memory_frames``
+    frames before onset, its presence reached both the hysteresis level of detection
+    and ``prior_signal_ratio`` of the object's own peak signal-to-noise ratio. A dim
+    part of a network that fluctuates across the threshold fails the test; a bright
+    mitochondrion arriving where there was little or nothing passes it.
+    """
     from .frame import presence_block
 
     ev = params.event
@@ -155,7 +162,8 @@ def _held_signal(presence: np.ndarray, row, t0: int, scale, params: Params) -> b
     centre = [min(int(row[a] // b), n - 1) for a, b, n in zip("zyx", block, shape)]
     window = tuple(slice(max(c - 1, 0), c + 2) for c in centre)
     before = presence[max(0, t0 - ev.novelty_memory_frames):t0][(slice(None), *window)]
-    held = before.reshape(len(before), -1).max(axis=1) >= 0.5 * params.donor.threshold_sigma
+    level = max(0.7 * params.donor.threshold_sigma, ev.prior_signal_ratio * float(row["snr"]))
+    held = before.reshape(len(before), -1).max(axis=1) >= level
     return int(held.sum()) >= ev.prior_signal_frames
 
 

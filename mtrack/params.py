@@ -135,7 +135,10 @@ class EventParams(_Model):
         1.0, gt=0, description="block size of the donor-signal map kept per frame"
     )
     prior_signal_frames: int = Field(
-        2, ge=1, description="not new if its place held donor signal in this many earlier frames"
+        1, ge=1, description="not new if its place held donor signal in this many earlier frames"
+    )
+    prior_signal_ratio: float = Field(
+        0.3, ge=0, le=1, description="signal before onset, relative to the object's, that counts"
     )
     contact_distance_um: float = Field(
         4.0, ge=0, description="route 'contact' when the object entered this close to a donor body"
