@@ -117,7 +117,7 @@ class EventParams(_Model):
         0.8, ge=0, description="recipient mask eroded by this before testing containment"
     )
     min_containment: float = Field(
-        0.8, gt=0, le=1, description="fraction of the object inside the eroded recipient"
+        0.6, gt=0, le=1, description="fraction of the object inside the eroded recipient"
     )
     min_persistence_frames: int = Field(
         3, ge=1, description="frames (gaps included) an object must stay inside"
