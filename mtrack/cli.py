@@ -144,9 +144,10 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     if args.frames is not None:
         kwargs["frames"] = args.frames
     sim = simulate_movie(**kwargs)
-    out.mkdir(exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
     write_movie_tiff(out / "movie.tif", sim.image, scale=sim.scale,
-                     frame_interval=sim.frame_interval, channel_names=sim.channel_names)
+                     frame_interval=sim.frame_interval, channel_names=sim.channel_names,
+                     compress=True)
     _atomic_csv(sim.truth, out / "truth.csv")
     n = int((sim.truth["kind"] == "transfer").sum())
     print(f"{out / 'movie.tif'}: {sim.image.shape[0]} frames, {n} transfers, "

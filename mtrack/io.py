@@ -528,8 +528,12 @@ def inspect_movie(movie: Movie) -> list[str]:
 
 
 def write_movie_tiff(path: str | os.PathLike, image: Any, *, scale: Sequence[float],
-                     frame_interval: float, channel_names: Sequence[str]) -> None:
-    """Write a ``(T, C, Z, Y, X)`` image as an uncompressed ImageJ hyperstack, atomically.
+                     frame_interval: float, channel_names: Sequence[str],
+                     compress: bool = False) -> None:
+    """Write a ``(T, C, Z, Y, X)`` image as an ImageJ hyperstack, atomically.
+
+    Uncompressed by default (cheapest to read lazily); ``compress=True`` writes each
+    plane zlib-compressed (Fiji and tifffile read it; used for the bundled samples).
 
     Parameters
     ----------
@@ -577,7 +581,8 @@ def write_movie_tiff(path: str | os.PathLike, image: Any, *, scale: Sequence[flo
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         tifffile.imwrite(tmp, planes(), shape=(n_t, n_z, n_c, n_y, n_x), dtype=dtype, imagej=True,
-                         resolution=(1.0 / x, 1.0 / y), metadata=metadata, compression=None)
+                         resolution=(1.0 / x, 1.0 / y), metadata=metadata,
+                         compression="zlib" if compress else None)
         os.replace(tmp, path)
     except MovieError:
         raise

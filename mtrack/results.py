@@ -50,11 +50,13 @@ def check_output(out: str | Path, overwrite: bool) -> Path:
         raise OutputError(f"{out}: output folder exists; pass --overwrite to replace it")
     if out.exists() and not out.is_dir():
         raise OutputError(f"{out}: exists and is not a folder")
-    parent = out.absolute().parent
-    if not parent.is_dir():
-        raise OutputError(f"{parent}: parent folder of the output does not exist")
-    if not os.access(parent, os.W_OK):
-        raise OutputError(f"{parent}: output location is not writable")
+    existing = out.absolute().parent
+    while not existing.exists():  # missing parent folders are created when saving
+        existing = existing.parent
+    if not existing.is_dir():
+        raise OutputError(f"{existing}: is not a folder, cannot hold the output")
+    if not os.access(existing, os.W_OK):
+        raise OutputError(f"{existing}: output location is not writable")
     return out
 
 
@@ -66,6 +68,7 @@ def save_results(results: Results, out: str | Path, *, overwrite: bool = False) 
     """Write ``events.csv``, ``cells.csv``, ``params.yaml`` and ``run.json`` into ``out``."""
     out = check_output(out, overwrite)
     parent = out.absolute().parent
+    parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=parent))
     try:
         _write_csv(results.events[EVENT_COLUMNS], tmp / "events.csv")
