@@ -79,11 +79,13 @@ def score_events(
     recall = tp / len(events) if len(events) else 1.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     onset = [int(called.loc[i, "t"] - events.loc[j, "t"]) for i, j in pairs]
-    route_ok = [
-        called.loc[i, "route"] == events.loc[j, "route"]
-        for i, j in pairs
-        if "route" in called and "route" in events and events.loc[j, "route"]
-    ]
+    by_route: dict[str, list[bool]] = {}
+    if "route" in called and "route" in events:
+        for i, j in pairs:
+            true_route = events.loc[j, "route"]
+            if isinstance(true_route, str) and true_route:
+                by_route.setdefault(true_route, []).append(called.loc[i, "route"] == true_route)
+    route_ok = [ok for oks in by_route.values() for ok in oks]
     matched = {i for i, _ in pairs}
     unmatched = called.drop(index=list(matched))
     decoy_pairs = match_events(
@@ -102,5 +104,7 @@ def score_events(
         "max_onset_error": int(max(map(abs, onset))) if onset else 0,
         "mean_onset_error": round(float(np.mean(onset)), 4) if onset else 0.0,
         "route_accuracy": round(float(np.mean(route_ok)), 4) if route_ok else None,
+        "route_accuracy_by_route": {r: round(float(np.mean(v)), 4) for r, v in
+                                    sorted(by_route.items())},
         "decoys_called": len(decoy_pairs),
     }

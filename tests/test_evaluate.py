@@ -16,6 +16,7 @@ def test_perfect_and_tolerances():
     s = score_events(called, truth)
     assert (s["tp"], s["fp"], s["fn"], s["f1"]) == (2, 0, 0, 1.0)
     assert s["max_onset_error"] == 1 and s["route_accuracy"] == 1.0
+    assert s["route_accuracy_by_route"] == {"contact": 1.0}
 
 
 def test_misses_false_calls_and_decoys():

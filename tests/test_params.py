@@ -53,3 +53,12 @@ def test_updated_validates_and_ignores_none():
         Params().updated({"input": {"mito_channel": 1}})
     with pytest.raises(ParamsError, match="unknown parameter section"):
         Params().updated({"bogus": {"a": 1}})
+
+
+def test_bundled_pipeline_files_load():
+    from pathlib import Path
+
+    files = sorted((Path(__file__).resolve().parents[1] / "pipelines").glob("*.yaml"))
+    assert len(files) >= 3
+    for path in files:
+        load_params(path)
