@@ -236,7 +236,8 @@ def _calibrate(source: Path | None, shape: tuple[int, ...], meta: dict[str, Any]
         if needed[key]:
             why = meta.get("notes", {}).get(key, "is not in the metadata")
             warnings.warn(f"{_where(source)}: {name} {why}; assuming {_DEFAULTS[key]:g} "
-                          f"{'um' if length else 's'} (set it with {flag})",
+                          f"{'um' if length else 's'} (set it with --{key.replace('_', '-')} "
+                          f"or input.{flag})",
                           CalibrationWarning, stacklevel=4)
     return values, calibration
 

@@ -181,3 +181,16 @@ def test_simulate_run_evaluate_end_to_end(tmp_path, capsys):
                        "--overwrite"], capsys)
     assert code == 0
     pd.testing.assert_frame_equal(pd.read_csv(results / "events.csv"), events)
+
+
+def test_missing_calibration_is_a_named_warning(tmp_path, capsys):
+    path = tmp_path / "plain.tif"
+    image = np.random.default_rng(0).integers(100, 200, (3, 2, 24, 24)).astype(np.uint16)
+    tifffile.imwrite(path, image, imagej=True, metadata={"axes": "TCYX"})
+    code, out, err = _run(["info", path], capsys)
+    assert "mtrack: warning:" in err or "assumed" in out
+    assert "1" in (err + out) and "pixel" in (err + out).lower()
+    code, _, err = _run(["run", path, "--out", tmp_path / "o", "--quiet", "--pixel-size", "0.3",
+                         "--frame-interval", "30"], capsys)
+    assert code == 0, err
+    assert "pixel" not in err.lower()  # overridden: no warning about the pixel size
