@@ -72,3 +72,16 @@ def test_accuracy_on_simulated_movies(ndim, seeds):
         tp, fp, fn = tp + scores["tp"], fp + scores["fp"], fn + scores["fn"]
     f1 = 2 * tp / (2 * tp + fp + fn)
     assert f1 >= 0.9, (tp, fp, fn)
+
+
+def test_dye_leakage_is_a_diffuse_signal_not_an_event(sim2d):
+    results = run_movie(_movie(sim2d), Params(), workers=2)
+    leak = sim2d.truth[sim2d.truth["type"] == "leakage"].iloc[0]
+    table = results.cells.pivot(index="t", columns="track_id", values="diffuse_signal")
+    rise = table.iloc[-1] - table.iloc[0]
+    leaking = rise.idxmax()
+    last = results.cells[(results.cells["track_id"] == leaking)
+                         & (results.cells["t"] == results.cells["t"].max())].iloc[0]
+    assert np.hypot(last["y"] - leak["y"], last["x"] - leak["x"]) < 25  # the right cell
+    assert rise[leaking] > 5 * max(rise.drop(leaking).abs().max(), 1.0)
+    assert leaking not in set(results.events["track_id"])
