@@ -16,6 +16,7 @@ import pandas as pd
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import breadth_first_order
 
+from .frame import presence_block
 from .params import Params
 
 __all__ = ["EVENT_COLUMNS", "call_events", "candidate_objects", "mark_positive"]
@@ -94,10 +95,9 @@ def call_events(
     params : Params
     presence : (T, Zb, Yb, Xb) array, optional
         Per-frame donor presence maps (:attr:`mtrack.frame.FrameResult.presence`). When
-        given, an object is not new if its place held donor signal (presence at least
-        half the detection threshold) in ``prior_signal_frames`` of the
-        ``novelty_memory_frames`` frames before onset: a dim part of a network that
-        crossed the threshold, not a mitochondrion that arrived.
+        given, an object is not new if its place already held donor signal before onset
+        (see :func:`_held_signal`): a dim part of a network that crossed the detection
+        threshold, not a mitochondrion that arrived.
 
     Returns
     -------
@@ -154,8 +154,6 @@ def _held_signal(presence: np.ndarray, row, t0: int, scale, params: Params) -> b
     part of a network that fluctuates across the threshold fails the test; a bright
     mitochondrion arriving where there was little or nothing passes it.
     """
-    from .frame import presence_block
-
     ev = params.event
     shape = presence.shape[1:]
     block = presence_block(scale, shape[0] > 1, params)
