@@ -79,3 +79,17 @@ def test_two_transfers_that_later_touch_are_two_events():
     objs += [_obj(t, 40, 40 + max(15 - 2.5 * (t - 6), 1)) for t in range(6, T)]  # meets the first
     events = _call(objs)
     assert events["t"].tolist() == [3, 6]
+
+
+def test_place_that_held_signal_before_is_not_an_arrival():
+    objects = pd.DataFrame([_obj(t, 40, 40) for t in range(5, T)]).assign(label=1)
+    params = Params()
+    presence = np.zeros((T, 1, 30, 30), np.float32)  # 1 µm blocks = 2 px at 0.5 µm
+    presence[:, 0, 5, 5] = 9.0  # signal far away all along: irrelevant
+    assert len(call_events(objects, _cells(), SCALE, 60.0, params, presence)) == 1
+    dim_before = presence.copy()
+    dim_before[4, 0, 20, 21] = 9.0  # just before onset, next to the object's place
+    assert len(call_events(objects, _cells(), SCALE, 60.0, params, dim_before)) == 0
+    noise_before = presence.copy()
+    noise_before[4, 0, 20, 20] = 3.0  # below the hysteresis level: noise, not signal
+    assert len(call_events(objects, _cells(), SCALE, 60.0, params, noise_before)) == 1
