@@ -32,6 +32,9 @@ _DEFAULTS = {
 _SAFE_DEPTH = 1.75  # target body depth of objects placed inside (margin over INSIDE_DEPTH_UM)
 _RESNAP_DEPTH = 1.62  # an inside object shallower than this is moved deeper
 
+_MITO_LO, _MITO_HI = 150.0, 400.0  # peak photons of a mitochondrion
+_MITO_REF = 0.5 * (_MITO_LO + _MITO_HI)
+
 
 @dataclass
 class Simulation:

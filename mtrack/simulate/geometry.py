@@ -14,7 +14,7 @@ from .core import _SAFE_DEPTH, _SUBSTRATE_UM, _axis
 
 def _rasterize(blobs: list[_Blob], t: float, shape: tuple[int, int, int],
                scale: tuple[float, float, float], ndim: int) -> np.ndarray:
-    """Labels (Z, Y, X) of ``blobs`` (ids 1..n) at ``t``; an overlap goes to the relatively deeper."""
+    """Labels (Z, Y, X) of ``blobs`` (ids 1..n) at ``t``; overlaps go to the relatively deeper."""
     Z, Y, X = shape
     lab = np.zeros(shape, np.int32)
     best = np.full(shape, np.inf, np.float32)
