@@ -134,6 +134,8 @@ def call_events(
             persistence = int(frames[future].max()) - t0 + 1
             if persistence < ev.min_persistence_frames:
                 continue
+            if group["snr"].to_numpy()[future].max() < ev.min_event_snr:
+                continue  # never clearly above noise: a fluctuation at the threshold
             accepted.append(node)
             rows.append(_event_row(group.iloc[node], int(track_id), t0, persistence, scale,
                                    frame_interval, group.iloc[future], params))

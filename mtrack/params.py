@@ -135,10 +135,13 @@ class EventParams(_Model):
         1.0, gt=0, description="block size of the donor-signal map kept per frame"
     )
     prior_signal_frames: int = Field(
-        1, ge=1, description="not new if its place held donor signal in this many earlier frames"
+        2, ge=1, description="not new if its place held donor signal in this many earlier frames"
     )
     prior_signal_ratio: float = Field(
         0.3, ge=0, le=1, description="signal before onset, relative to the object's, that counts"
+    )
+    min_event_snr: float = Field(
+        10.0, gt=0, description="an event's object must reach this signal-to-noise ratio"
     )
     contact_distance_um: float = Field(
         4.0, ge=0, description="route 'contact' when the object entered this close to a donor body"

@@ -88,8 +88,18 @@ def test_place_that_held_signal_before_is_not_an_arrival():
     presence[:, 0, 5, 5] = 9.0  # signal far away all along: irrelevant
     assert len(call_events(objects, _cells(), SCALE, 60.0, params, presence)) == 1
     dim_before = presence.copy()
-    dim_before[4, 0, 20, 21] = 9.0  # just before onset, next to the object's place
+    dim_before[3:5, 0, 20, 21] = 9.0  # the two frames before onset, next to its place
     assert len(call_events(objects, _cells(), SCALE, 60.0, params, dim_before)) == 0
     noise_before = presence.copy()
-    noise_before[4, 0, 20, 20] = 3.0  # below the hysteresis level: noise, not signal
+    noise_before[2:5, 0, 20, 20] = 3.0  # below the hysteresis level: noise, not signal
     assert len(call_events(objects, _cells(), SCALE, 60.0, params, noise_before)) == 1
+    passing = presence.copy()
+    passing[4, 0, 20, 20] = 9.0  # one frame only: an object moving in, not static signal
+    assert len(call_events(objects, _cells(), SCALE, 60.0, params, noise_before)) == 1
+
+
+def test_object_never_clearly_above_noise_is_not_an_event():
+    faint = [dict(_obj(t, 40, 40), snr=7.0) for t in range(4, T)]
+    assert len(_call(faint)) == 0
+    brightening = [dict(_obj(t, 40, 40), snr=7.0 + 2 * (t - 4)) for t in range(4, T)]
+    assert _call(brightening)["t"].tolist() == [4]
