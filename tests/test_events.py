@@ -95,7 +95,7 @@ def test_place_that_held_signal_before_is_not_an_arrival():
     assert len(call_events(objects, _cells(), SCALE, 60.0, params, noise_before)) == 1
     passing = presence.copy()
     passing[4, 0, 20, 20] = 9.0  # one frame only: an object moving in, not static signal
-    assert len(call_events(objects, _cells(), SCALE, 60.0, params, noise_before)) == 1
+    assert len(call_events(objects, _cells(), SCALE, 60.0, params, passing)) == 1
 
 
 def test_object_never_clearly_above_noise_is_not_an_event():
