@@ -60,7 +60,7 @@ def test_input_not_mutated_and_progress(sim2d):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("ndim, seeds", [(2, [0, 1, 2, 4]), (3, [1, 3])])
+@pytest.mark.parametrize("ndim, seeds", [(2, [0, 1, 2, 3]), (3, [0, 1, 2])])
 def test_accuracy_on_simulated_movies(ndim, seeds):
     tp = fp = fn = 0
     for seed in seeds:
