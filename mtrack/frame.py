@@ -134,8 +134,8 @@ def process_frame(
     objects = _object_measurements(
         donors, recipients, depth, body_distance, mito, tophat, snr, scale, params
     )
-    cells = _cell_measurements(recipients, donors, bodies, body_distance, mito, tophat,
-                               objects, scale, params)
+    cells = _cell_measurements(recipients, donors, bodies, body_distance, mito, objects,
+                               scale, params)
     presence = block_reduce(snr, presence_block(scale, snr.shape[0] > 1, params), np.max)
     return FrameResult(recipients, donors, bodies, cells, objects, presence.astype(np.float32))
 
@@ -174,7 +174,7 @@ def _object_measurements(donors, recipients, depth, body_distance, mito, tophat,
     return pd.DataFrame(table, columns=OBJECT_COLUMNS)
 
 
-def _cell_measurements(recipients, donors, bodies, body_distance, mito, tophat, objects,
+def _cell_measurements(recipients, donors, bodies, body_distance, mito, objects,
                        scale, params) -> pd.DataFrame:
     is_3d = recipients.shape[0] > 1
     n = int(recipients.max())

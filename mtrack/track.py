@@ -73,7 +73,7 @@ def link_positions(
         for j in np.flatnonzero(~assigned):
             ids[rows[j]] = next_id
             next_id += 1
-        for j, row in enumerate(rows):
+        for row in rows:
             last_pos[int(ids[row])] = um[row]
             last_t[int(ids[row])] = int(t)
     return ids
