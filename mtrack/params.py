@@ -17,6 +17,7 @@ __all__ = [
     "InputParams",
     "RecipientParams",
     "DonorParams",
+    "BridgeParams",
     "TrackParams",
     "EventParams",
     "Params",
@@ -98,6 +99,34 @@ class DonorParams(_Model):
         return self
 
 
+class BridgeParams(_Model):
+    """Tunneling-nanotube-like bridges between cells (membrane channel)."""
+
+    enabled: bool = Field(True, description="detect bridges and tnt routes")
+    min_width_um: float = Field(0.2, gt=0, description="thinnest bridge to look for")
+    max_width_um: float = Field(1.5, gt=0, description="widest bridge to look for")
+    threshold_sigma: float = Field(
+        5.0, gt=0, description="ridge detection threshold in robust noise standard deviations"
+    )
+    min_length_um: float = Field(2.0, gt=0, description="shortest bridge (between the cells)")
+    max_length_um: float = Field(80.0, gt=0, description="longest bridge")
+    contact_um: float = Field(1.0, gt=0, description="a bridge end this close to a cell touches it")
+    min_height_um: float = Field(
+        1.0, ge=0, description="3D: a bridge must hover this far above the substrate"
+    )
+    cargo_distance_um: float = Field(
+        1.0, gt=0, description="a donor object this close to a bridge is on it"
+    )
+
+    @model_validator(mode="after")
+    def _ranges(self) -> "BridgeParams":
+        if self.min_width_um >= self.max_width_um:
+            raise ValueError("min_width_um must be smaller than max_width_um")
+        if self.min_length_um >= self.max_length_um:
+            raise ValueError("min_length_um must be smaller than max_length_um")
+        return self
+
+
 class TrackParams(_Model):
     """Linking recipient cells and donor objects across frames."""
 
@@ -154,6 +183,7 @@ class Params(_Model):
     input: InputParams = Field(default_factory=InputParams)
     recipient: RecipientParams = Field(default_factory=RecipientParams)
     donor: DonorParams = Field(default_factory=DonorParams)
+    bridge: BridgeParams = Field(default_factory=BridgeParams)
     track: TrackParams = Field(default_factory=TrackParams)
     event: EventParams = Field(default_factory=EventParams)
 
