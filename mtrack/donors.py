@@ -199,8 +199,11 @@ def segment_donor_bodies(
     density = ndi.gaussian_filter(
         (objects > 0).astype(np.float32), _sigmas(scale, params.body_scale_um, is_3d)
     )
-    body = density > 0.15
-    body = ndi.binary_closing(body, ellipsoid_footprint(params.body_scale_um, scale, is_3d))
+    ball = ellipsoid_footprint(params.body_scale_um, scale, is_3d)
+    # the opening drops thin shells (bleed-through of a membrane rim hugging a recipient)
+    # and single mitochondria travelling away from a donor: a body is wide everywhere
+    body = ndi.binary_opening(density > 0.15, ball)
+    body = ndi.binary_closing(body, ball)
     body = _fill_holes_per_plane(body)
     body &= recipients == 0
     voxel = scale[0] * scale[1] * scale[2] if is_3d else scale[1] * scale[2]

@@ -19,7 +19,8 @@ from scipy.sparse.csgraph import breadth_first_order
 from .frame import presence_block
 from .params import Params
 
-__all__ = ["EVENT_COLUMNS", "call_events", "candidate_objects", "mark_positive"]
+__all__ = ["EVENT_COLUMNS", "assign_routes", "call_events", "candidate_objects",
+           "mark_positive"]
 
 EVENT_COLUMNS = [
     "event_id", "track_id", "t", "z", "y", "x", "time_s", "z_um", "y_um", "x_um",
@@ -202,3 +203,41 @@ def mark_positive(cells: pd.DataFrame, events: pd.DataFrame) -> pd.Series:
     onset = events.groupby("track_id")["t"].min() if len(events) else pd.Series(dtype=int)
     first = cells["track_id"].map(onset)
     return (first.notna() & (cells["t"] >= first)).astype(bool)
+
+
+def assign_routes(events: pd.DataFrame, objects: pd.DataFrame, bridges: pd.DataFrame,
+                  params: Params) -> pd.DataFrame:
+    """Route ``tnt`` for events whose recipient received cargo along a donor bridge.
+
+    An event is routed ``tnt`` (with that ``bridge_id``) when, in the
+    ``route_window_frames`` frames before onset, a donor object was seen on a bridge
+    joining a donor body and the event's recipient track; among several, the latest
+    sighting wins. Other events keep their route (``contact`` or ``unknown``).
+
+    Parameters
+    ----------
+    events : DataFrame
+        Output of :func:`call_events`.
+    objects : DataFrame
+        Per-frame donor objects with ``t`` and ``bridge`` (frame-local bridge label).
+    bridges : DataFrame
+        Tracked bridges (:func:`mtrack.track.track_bridges`): ``t, label, bridge_id,
+        cell_a, cell_b``.
+    """
+    out = events.copy()
+    if len(out) == 0 or len(bridges) == 0:
+        return out
+    cargo = objects.loc[objects["bridge"] > 0, ["t", "bridge"]].merge(
+        bridges[["t", "label", "bridge_id", "cell_a", "cell_b"]],
+        left_on=["t", "bridge"], right_on=["t", "label"],
+    )
+    cargo = cargo[cargo["cell_a"] == -1]  # one end on a donor body (ends are ordered)
+    window = params.event.route_window_frames
+    for i, event in out.iterrows():
+        seen = cargo[(cargo["cell_b"] == event["track_id"])
+                     & (cargo["t"] < event["t"]) & (cargo["t"] >= event["t"] - window)]
+        if len(seen):
+            latest = seen.sort_values(["t", "bridge_id"], kind="stable").iloc[-1]
+            out.loc[i, "route"] = "tnt"
+            out.loc[i, "bridge_id"] = str(int(latest["bridge_id"]))
+    return out

@@ -14,12 +14,13 @@ from scipy import ndimage as ndi
 from skimage.measure import block_reduce
 from skimage.segmentation import find_boundaries
 
+from .bridges import detect_bridges, objects_on_bridges
 from .donors import enhance_donors, object_table, segment_donor_bodies, segment_donors
 from .params import Params
 from .segment import segment_recipients
 
 __all__ = ["FrameResult", "process_frame", "presence_block", "recipient_depth", "CELL_COLUMNS",
-           "OBJECT_COLUMNS"]
+           "OBJECT_COLUMNS", "BRIDGE_COLUMNS"]
 
 CELL_COLUMNS = [
     "label", "area_or_volume", "z", "y", "x",
@@ -27,7 +28,11 @@ CELL_COLUMNS = [
 ]
 OBJECT_COLUMNS = [
     "label", "z", "y", "x", "size_um", "intensity", "signal", "snr", "punctate",
-    "recipient", "containment", "depth_um", "body_distance_um",
+    "recipient", "containment", "depth_um", "body_distance_um", "bridge",
+]
+BRIDGE_COLUMNS = [
+    "label", "cell_a", "cell_b", "length_um", "width_um", "straightness", "height_um",
+    "z", "y", "x", "intensity", "donor_objects",
 ]
 
 
@@ -48,6 +53,11 @@ class FrameResult:
     presence : (Zb, Yb, Xb) float32
         Donor signal-to-noise map max-pooled over blocks of ``prior_signal_um``: a small
         summary that lets event calling ask whether a place held donor signal before.
+    bridges : (Z, Y, X) int32
+        Bridge skeleton labels.
+    bridge_table : DataFrame
+        One row per bridge, columns :data:`BRIDGE_COLUMNS`. ``cell_a``/``cell_b`` are
+        recipient labels of this frame, or ``-k`` for the k-th donor body.
     """
 
     recipients: np.ndarray
@@ -56,6 +66,8 @@ class FrameResult:
     cells: pd.DataFrame
     objects: pd.DataFrame
     presence: np.ndarray
+    bridges: np.ndarray
+    bridge_table: pd.DataFrame
 
 
 def _edt(mask: np.ndarray, scale: tuple[float, float, float]) -> np.ndarray:
@@ -134,10 +146,30 @@ def process_frame(
     objects = _object_measurements(
         donors, recipients, depth, body_distance, mito, tophat, snr, scale, params
     )
+    skeleton, bridge_table, on_bridge = _bridges(membrane, recipients, bodies, objects, scale,
+                                                 params)
+    objects["bridge"] = on_bridge
     cells = _cell_measurements(recipients, donors, bodies, body_distance, mito, objects,
                                scale, params)
     presence = block_reduce(snr, presence_block(scale, snr.shape[0] > 1, params), np.max)
-    return FrameResult(recipients, donors, bodies, cells, objects, presence.astype(np.float32))
+    return FrameResult(recipients, donors, bodies, cells, objects, presence.astype(np.float32),
+                       skeleton, bridge_table)
+
+
+def _bridges(membrane, recipients, bodies, objects, scale, params):
+    """Bridge skeleton, bridge table and, per donor object, the bridge it lies on (0: none)."""
+    if not params.bridge.enabled:
+        return (np.zeros(recipients.shape, np.int32), pd.DataFrame(columns=BRIDGE_COLUMNS),
+                np.zeros(len(objects), int))
+    body_labels, _ = ndi.label(bodies)
+    cells = np.where(recipients > 0, recipients, -body_labels).astype(np.int32)
+    skeleton, table = detect_bridges(membrane, cells, scale, params.bridge)
+    on = objects_on_bridges(skeleton, objects[["z", "y", "x"]].to_numpy(float), scale,
+                            params.bridge.cargo_distance_um)
+    on = np.where(objects["recipient"].to_numpy() == 0, on, 0).astype(int)
+    counts = np.bincount(on, minlength=int(skeleton.max()) + 1)
+    table = table.assign(donor_objects=counts[table["label"].to_numpy(int)])
+    return skeleton, table[BRIDGE_COLUMNS], on
 
 
 def presence_block(scale: tuple[float, float, float], is_3d: bool, params: Params) -> tuple:
@@ -170,6 +202,7 @@ def _object_measurements(donors, recipients, depth, body_distance, mito, tophat,
         containment=np.asarray(containment, float),
         depth_um=np.asarray(depth_um, float),
         body_distance_um=np.where(np.isfinite(body_um), body_um, np.nan),
+        bridge=np.zeros(n, int),
     )
     return pd.DataFrame(table, columns=OBJECT_COLUMNS)
 

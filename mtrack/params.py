@@ -172,6 +172,9 @@ class EventParams(_Model):
     min_event_snr: float = Field(
         10.0, gt=0, description="an event's object must reach this signal-to-noise ratio"
     )
+    route_window_frames: int = Field(
+        5, ge=1, description="frames before onset searched for cargo on a donor bridge (tnt)"
+    )
     contact_distance_um: float = Field(
         4.0, ge=0, description="route 'contact' when the object entered this close to a donor body"
     )

@@ -20,19 +20,19 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
-from .events import call_events, mark_positive
+from .events import assign_routes, call_events, mark_positive
 from .frame import process_frame
 from .io import Movie, MovieError
 from .params import Params
-from .results import CELL_CSV_COLUMNS, Results
-from .track import track_recipients
+from .results import BRIDGE_CSV_COLUMNS, CELL_CSV_COLUMNS, Results
+from .track import track_bridges, track_recipients
 
 __all__ = ["analyse_frame", "run_movie"]
 
 
 def analyse_frame(
     movie: Movie, t: int, params: Params
-) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
+) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray, pd.DataFrame]:
     """Read frame ``t`` and run the per-frame core; return its tables and presence map."""
     frame = movie.frame(t)
     if np.issubdtype(frame.dtype, np.floating) and not np.all(np.isfinite(frame)):
@@ -40,7 +40,7 @@ def analyse_frame(
     result = process_frame(frame, movie.scale, params)
     cells = result.cells.assign(t=t)
     objects = result.objects.assign(t=t)
-    return cells, objects, result.presence
+    return cells, objects, result.presence, result.bridge_table.assign(t=t)
 
 
 def _fingerprint(path: Path | None) -> dict:
@@ -98,7 +98,7 @@ def run_movie(
     started = time.perf_counter()
     n_frames = movie.shape[0]
     tasks = [dask.delayed(analyse_frame)(movie, t, params) for t in range(n_frames)]
-    per_frame: list[tuple[pd.DataFrame, pd.DataFrame, np.ndarray]] = []
+    per_frame: list[tuple[pd.DataFrame, pd.DataFrame, np.ndarray, pd.DataFrame]] = []
     batch = max(1, workers or 2) * 4
     for start in range(0, n_frames, batch):
         chunk = tasks[start:start + batch]
@@ -107,11 +107,16 @@ def run_movie(
             progress(min(start + batch, n_frames), n_frames)
     frame_s = time.perf_counter() - started
 
-    cells = pd.concat([c for c, _, _ in per_frame], ignore_index=True)
-    objects = pd.concat([o for _, o, _ in per_frame], ignore_index=True)
-    presence = np.stack([p for _, _, p in per_frame])
+    cells = pd.concat([f[0] for f in per_frame], ignore_index=True)
+    objects = pd.concat([f[1] for f in per_frame], ignore_index=True)
+    presence = np.stack([f[2] for f in per_frame])
+    bridges = pd.concat([f[3] for f in per_frame], ignore_index=True)
     cells = track_recipients(cells, movie.scale, params.track)
+    bridges = track_bridges(bridges, cells, movie.scale, params.track)
     events = call_events(objects, cells, movie.scale, movie.frame_interval, params, presence)
+    events = assign_routes(events, objects, bridges, params)
+    transits = events.loc[events["route"] == "tnt", "bridge_id"].astype(int).value_counts()
+    bridges["transits"] = bridges["bridge_id"].map(transits).fillna(0).astype(int)
     cells["positive"] = mark_positive(cells, events)
     cells = cells.sort_values(["track_id", "t"], kind="stable").reset_index(drop=True)
     total_s = time.perf_counter() - started
@@ -133,6 +138,8 @@ def run_movie(
             "frames": n_frames,
             "recipient_tracks": int(cells["track_id"].nunique()) if len(cells) else 0,
             "events": int(len(events)),
+            "bridges": int(bridges["bridge_id"].nunique()) if len(bridges) else 0,
         },
     }
-    return Results(events, cells[CELL_CSV_COLUMNS], objects, params, run)
+    return Results(events, cells[CELL_CSV_COLUMNS], objects, params, run,
+                   bridges=bridges[BRIDGE_CSV_COLUMNS])

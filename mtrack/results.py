@@ -19,12 +19,18 @@ import pandas as pd
 from .events import EVENT_COLUMNS
 from .params import Params, dump_params, load_params
 
-__all__ = ["Results", "OutputError", "CELL_CSV_COLUMNS", "check_output", "save_results",
-           "load_results"]
+__all__ = ["Results", "OutputError", "BRIDGE_CSV_COLUMNS", "CELL_CSV_COLUMNS", "check_output",
+           "save_results", "load_results"]
 
 CELL_CSV_COLUMNS = [
     "track_id", "t", "label", "area_or_volume", "z", "y", "x",
     "donor_objects", "donor_signal", "diffuse_signal", "positive",
+]
+
+
+BRIDGE_CSV_COLUMNS = [
+    "bridge_id", "t", "cell_a", "cell_b", "length_um", "width_um", "donor_objects",
+    "straightness", "height_um", "lifetime", "transits", "z", "y", "x",
 ]
 
 
@@ -41,6 +47,8 @@ class Results:
     objects: pd.DataFrame
     params: Params
     run: dict = field(default_factory=dict)
+    bridges: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=BRIDGE_CSV_COLUMNS))
 
 
 def check_output(out: str | Path, overwrite: bool) -> Path:
@@ -65,7 +73,7 @@ def _write_csv(table: pd.DataFrame, path: Path) -> None:
 
 
 def save_results(results: Results, out: str | Path, *, overwrite: bool = False) -> Path:
-    """Write ``events.csv``, ``cells.csv``, ``params.yaml`` and ``run.json`` into ``out``."""
+    """Write ``events.csv``, ``cells.csv``, ``bridges.csv``, ``params.yaml`` and ``run.json``."""
     out = check_output(out, overwrite)
     parent = out.absolute().parent
     parent.mkdir(parents=True, exist_ok=True)
@@ -73,6 +81,8 @@ def save_results(results: Results, out: str | Path, *, overwrite: bool = False) 
     try:
         _write_csv(results.events[EVENT_COLUMNS], tmp / "events.csv")
         _write_csv(results.cells[CELL_CSV_COLUMNS], tmp / "cells.csv")
+        _write_csv(results.bridges[BRIDGE_CSV_COLUMNS].rename(
+            columns={"donor_objects": "donor_objects_on_bridge"}), tmp / "bridges.csv")
         (tmp / "params.yaml").write_text(dump_params(results.params))
         (tmp / "run.json").write_text(json.dumps(results.run, indent=2, default=str) + "\n")
         os.chmod(tmp, 0o755)
@@ -100,4 +110,8 @@ def load_results(folder: str | Path) -> Results:
                          dtype={"route": str, "bridge_id": str, "status": str})
     cells = pd.read_csv(folder / "cells.csv")
     run = json.loads((folder / "run.json").read_text())
-    return Results(events, cells, pd.DataFrame(), load_params(folder / "params.yaml"), run)
+    bridges = (pd.read_csv(folder / "bridges.csv").rename(
+        columns={"donor_objects_on_bridge": "donor_objects"})
+        if (folder / "bridges.csv").is_file() else pd.DataFrame(columns=BRIDGE_CSV_COLUMNS))
+    return Results(events, cells, pd.DataFrame(), load_params(folder / "params.yaml"), run,
+                   bridges=bridges)

@@ -88,3 +88,51 @@ def track_recipients(
         cells, scale, params.max_cell_displacement_um, params.max_gap_frames
     )
     return out
+
+
+def track_bridges(
+    bridges: pd.DataFrame,
+    cells: pd.DataFrame,
+    scale: tuple[float, float, float],
+    params: TrackParams,
+) -> pd.DataFrame:
+    """Give per-frame bridges a stable ``bridge_id`` and name their ends by track.
+
+    Parameters
+    ----------
+    bridges : DataFrame
+        Per-frame bridges (``t`` plus :data:`mtrack.frame.BRIDGE_COLUMNS`), whose ends
+        ``cell_a``/``cell_b`` are frame-local recipient labels, or negative for a donor body.
+    cells : DataFrame
+        Per-frame recipients with ``t, label, track_id``.
+
+    Returns
+    -------
+    DataFrame
+        A copy with ``cell_a``/``cell_b`` replaced by recipient ``track_id`` (``-1`` for a
+        donor body, ordered so that ``cell_a <= cell_b``), a ``bridge_id`` linking the same
+        pair of cells across frames by distance (gaps of ``max_gap_frames`` allowed) and
+        ``lifetime`` (frames between the first and last sighting).
+    """
+    out = bridges.copy()
+    if len(out) == 0:
+        return out.assign(bridge_id=pd.Series(dtype=int), lifetime=pd.Series(dtype=int))
+    lookup = cells.set_index(["t", "label"])["track_id"]
+    ends = []
+    for column in ("cell_a", "cell_b"):
+        labels = out[column].to_numpy(int)
+        keys = list(zip(out["t"].to_numpy(int), labels))
+        tracked = lookup.reindex(keys).to_numpy()
+        ends.append(np.where(labels < 0, -1, np.nan_to_num(tracked, nan=0)).astype(int))
+    out["cell_a"], out["cell_b"] = np.minimum(*ends), np.maximum(*ends)
+    out["bridge_id"] = 0
+    next_id = 0
+    # a bridge keeps its id while it joins the same cells and stays near where it was
+    for _, group in out.groupby(["cell_a", "cell_b"], sort=True):
+        ids = link_positions(group, scale, params.max_cell_displacement_um,
+                             params.max_gap_frames)
+        out.loc[group.index, "bridge_id"] = ids + next_id
+        next_id += int(ids.max())
+    span = out.groupby("bridge_id")["t"].agg(["min", "max"])
+    out["lifetime"] = out["bridge_id"].map(span["max"] - span["min"] + 1).astype(int)
+    return out

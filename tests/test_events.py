@@ -103,3 +103,22 @@ def test_object_never_clearly_above_noise_is_not_an_event():
     assert len(_call(faint)) == 0
     brightening = [dict(_obj(t, 40, 40), snr=7.0 + 2 * (t - 4)) for t in range(4, T)]
     assert _call(brightening)["t"].tolist() == [4]
+
+
+def test_route_tnt_when_cargo_rode_a_donor_bridge_before_onset():
+    from mtrack.events import assign_routes
+
+    events = _call([_obj(t, 40, 40, body=2.0) for t in range(6, T)])
+    assert events["route"].tolist() == ["contact"]
+    bridges = pd.DataFrame({"t": [3, 4, 5], "label": 1, "bridge_id": 4, "cell_a": -1,
+                            "cell_b": 1})
+    cargo = pd.DataFrame({"t": [4], "bridge": [1]})
+    routed = assign_routes(events, cargo, bridges, Params())
+    assert routed["route"].tolist() == ["tnt"] and routed["bridge_id"].tolist() == ["4"]
+    # cargo on a bridge between two recipients, or long before onset, is not a tnt route
+    other = bridges.assign(cell_a=1, cell_b=2)
+    assert assign_routes(events, cargo, other, Params())["route"].tolist() == ["contact"]
+    early = pd.DataFrame({"t": [0], "bridge": [1]})
+    early_bridges = bridges.assign(t=0)
+    assert assign_routes(events, early, early_bridges, Params())["route"].tolist() == ["contact"]
+    assert events["route"].tolist() == ["contact"]  # input untouched

@@ -49,3 +49,20 @@ def test_track_recipients_does_not_mutate():
     out = track_recipients(cells, SCALE, TrackParams())
     pd.testing.assert_frame_equal(cells, before)
     assert out["track_id"].tolist() == [1, 1]
+
+
+def test_track_bridges_names_ends_by_track_and_keeps_ids():
+    from mtrack.track import track_bridges
+
+    cells = pd.DataFrame({"t": [0, 0, 1, 1], "label": [1, 2, 2, 1], "track_id": [7, 8, 8, 7]})
+    bridges = pd.DataFrame({
+        "t": [0, 0, 1, 1], "label": [1, 2, 1, 2],
+        "cell_a": [2, -1, 1, -2], "cell_b": [1, 1, 2, 1],  # frame-local labels, donor < 0
+        "z": 0.0, "y": [10.0, 40.0, 10.5, 40.5], "x": [10.0, 40.0, 10.0, 40.0],
+    })
+    out = track_bridges(bridges, cells, SCALE, TrackParams())
+    assert out[["cell_a", "cell_b"]].values.tolist() == [[7, 8], [-1, 7], [7, 8], [-1, 7]]
+    assert out["bridge_id"].iloc[0] == out["bridge_id"].iloc[2]
+    assert out["bridge_id"].iloc[1] == out["bridge_id"].iloc[3]
+    assert out["bridge_id"].nunique() == 2 and (out["lifetime"] == 2).all()
+    assert bridges["cell_a"].tolist() == [2, -1, 1, -2]  # input untouched

@@ -12,6 +12,10 @@ membrane ("membrane"), and returns it with its ground truth:
 * **transfers** by direct contact or along a tunnelling nanotube (a thin membrane bridge hovering
   above the substrate in 3D); after entry the object stays inside, wobbling and fading slowly, and
   in one transfer per movie it divides (still one event);
+* **bridge-like structures**, each with ground truth (:attr:`Simulation.bridges`,
+  :attr:`Simulation.bridge_labels`): the donor nanotubes, in about half of the movies a bridge
+  between two recipients that do not touch, and as decoys one or two filopodia (a free end) and,
+  in 3D, a strand joining two cells but lying on the substrate;
 * **decoys** that must not be called: dye leakage (a diffuse rise), a mitochondrion pressed against
   the outside of a recipient, a transient one-frame entry, a mitochondrion above a recipient
   (3D only) and pre-existing donor objects;
@@ -51,13 +55,15 @@ Modules
     Gaussian tubes, polylines, blur and textures.
 ``movie``
     Both channels per frame, then illumination, bleaching, bleed-through and camera noise.
+``structures``
+    Recipient-recipient bridges, filopodia and substrate strands; the bridge truth table and labels.
 ``simulator``
     :func:`simulate_movie` and the truth tables.
 """
 
 from __future__ import annotations
 
-from .core import INSIDE_DEPTH_UM, OBJECT_COLUMNS, TRUTH_COLUMNS, Simulation
+from .core import BRIDGE_COLUMNS, INSIDE_DEPTH_UM, OBJECT_COLUMNS, TRUTH_COLUMNS, Simulation
 from .simulator import simulate_movie
 
 __all__ = [
@@ -65,5 +71,6 @@ __all__ = [
     "simulate_movie",
     "TRUTH_COLUMNS",
     "OBJECT_COLUMNS",
+    "BRIDGE_COLUMNS",
     "INSIDE_DEPTH_UM",
 ]

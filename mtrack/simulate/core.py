@@ -11,6 +11,8 @@ import pandas as pd
 
 TRUTH_COLUMNS = ("truth_id", "kind", "type", "route", "t", "z", "y", "x", "recipient")
 OBJECT_COLUMNS = ("truth_id", "t", "z", "y", "x", "inside", "depth_um", "pieces")
+BRIDGE_COLUMNS = ("bridge_id", "t", "kind", "end_a", "end_b", "length_um", "width_um",
+                  "height_um", "cargo")
 
 #: an object is inside its recipient when its whole body is at least this deep (µm)
 INSIDE_DEPTH_UM = 1.5
@@ -66,6 +68,22 @@ class Simulation:
         (2 after a division).
     settings : dict
         Every parameter drawn for this movie (sizes, intensities, artefact strengths).
+    bridges : pandas.DataFrame
+        One row per bridge-like structure and frame, columns ``BRIDGE_COLUMNS``: ``bridge_id``
+        (stable over frames, the value in ``bridge_labels``), ``t``, ``kind`` (``"bridge"``: a
+        membrane bridge joining two distinct cells; decoys ``"filopodium"``: a thin protrusion of
+        one recipient with a free end, ``"substrate_strand"``: 3D only, a thin strand joining two
+        cells but lying on the substrate instead of hovering), ``end_a``, ``end_b``
+        (``"recipient:<id>"`` with the ids of ``recipients`` or ``"donor:<k>"`` with the ids of
+        ``donors``; ``end_b`` is ``""`` for a filopodium), ``length_um`` (along the axis),
+        ``width_um``, ``height_um`` (of the axis above the substrate; 0 in 2D) and ``cargo``
+        (donor mitochondria on it in that frame, outside every cell).
+    bridge_labels : ndarray, int32, shape (T, Z, Y, X)
+        The voxels of each structure (value ``bridge_id``): within half its width plus half a
+        pixel of its axis in y, x, in the planes within half a z step of the axis, outside every
+        recipient and donor.
+    donors : ndarray, int32, shape (T, Z, Y, X)
+        True donor-cell labels ``1..m`` (cut where a recipient is), matching ``"donor:<k>"``.
     """
 
     image: np.ndarray
@@ -76,6 +94,9 @@ class Simulation:
     recipients: np.ndarray
     objects: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=OBJECT_COLUMNS))
     settings: dict[str, Any] = field(default_factory=dict)
+    bridges: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=BRIDGE_COLUMNS))
+    bridge_labels: np.ndarray | None = None
+    donors: np.ndarray | None = None
 
 
 # ----------------------------------------------------------------------------------------------

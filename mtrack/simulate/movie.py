@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -86,7 +87,9 @@ def _segments_at(t: int, mitos: tuple[np.ndarray, ...], objs: list[_Obj]
 def _render_movie(geo: _Geo, layout: _Layout, objs: list[_Obj], mitos: tuple[np.ndarray, ...],
                   nuclei: list[tuple[float, float, float]], leak: dict[str, Any] | None,
                   marker: str, scale: tuple[float, float, float], r_tex: np.random.Generator,
-                  r_noise: np.random.Generator) -> tuple[np.ndarray, dict[str, Any]]:
+                  r_noise: np.random.Generator, extra: Sequence[Any] = (),
+                  r_extra: np.random.Generator | None = None
+                  ) -> tuple[np.ndarray, dict[str, Any]]:
     """Render the uint16 movie (T, 2, Z, Y, X) with every global artefact.
 
     Parameters
@@ -110,6 +113,12 @@ def _render_movie(geo: _Geo, layout: _Layout, objs: list[_Obj], mitos: tuple[np.
         ``(z, y, x)`` µm per voxel.
     r_tex, r_noise : numpy.random.Generator
         Streams for the appearance and textures, and for the camera noise.
+    extra : sequence of _Structure
+        Further membrane structures (their ``amp`` is set here from ``frac``). They are drawn
+        apart, and their photons are added to the membrane channel as Poisson counts from
+        ``r_extra``, so that ``r_tex`` and ``r_noise`` give the same draws with or without them
+        (the sum of the two Poisson counts has the distribution of the whole signal's). No
+        bleed-through of them into the mito channel.
 
     Returns
     -------
@@ -125,6 +134,9 @@ def _render_movie(geo: _Geo, layout: _Layout, objs: list[_Obj], mitos: tuple[np.
     dons: list[_Blob] = layout.dons
     look = _draw_look(r_tex, layout, marker, Y, X)
     rim, interior, fill, seam = look["rim"], look["interior"], look["fill"], look["seam"]
+    mem_level = rim if marker == "ring" else fill
+    for st in extra:
+        st.amp = st.frac * mem_level
     illum, bleed = look["illum"], look["bleed"]
 
     # textures in a padded canvas that drifts with the cells
@@ -184,13 +196,27 @@ def _render_movie(geo: _Geo, layout: _Layout, objs: list[_Obj], mitos: tuple[np.
         bm, bb = math.exp(-k_m * t), math.exp(-k_b * t)
         e_mito = illum * (bm * mito + bleed * bb * mem) + look["bg_mito"]
         e_mem = illum * (bb * mem) + look["bg_mem"]
-        for ch, e in ((0, e_mito), (1, e_mem)):
-            image[t, ch] = _camera(e, r_noise)
+        e_extra = None
+        if extra:
+            add = np.zeros(shp, np.float64)
+            for st in extra:
+                _render_polyline(add, st.render_points(t), st.amp, _sig_obj(st.width, scale), sc)
+            e_extra = illum * (bb * add)
+        image[t, 0] = _camera(e_mito, r_noise)
+        image[t, 1] = _camera(e_mem, r_noise, e_extra, r_extra)
     return image, look
 
 
-def _camera(e: np.ndarray, r_noise: np.random.Generator) -> np.ndarray:
-    """Expected photons ``e`` to uint16 ADU: Poisson shot noise, gain, offset and read noise."""
+def _camera(e: np.ndarray, r_noise: np.random.Generator, e_extra: np.ndarray | None = None,
+            r_extra: np.random.Generator | None = None) -> np.ndarray:
+    """Expected photons ``e`` to uint16 ADU: Poisson shot noise, gain, offset and read noise.
+
+    ``e_extra`` adds expected photons whose shot noise is drawn from ``r_extra``, leaving the
+    draws from ``r_noise`` as they are without it.
+    """
     ph = r_noise.poisson(np.maximum(e, 0.0)).astype(np.float32)
+    if e_extra is not None:
+        m = e_extra > 1e-6
+        ph[m] += r_extra.poisson(e_extra[m])
     adu = _GAIN * ph + _OFFSET_ADU + r_noise.normal(0.0, _READ_NOISE_ADU, e.shape)
     return np.clip(np.rint(adu), 0, 65535).astype(np.uint16)

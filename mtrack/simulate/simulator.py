@@ -30,6 +30,7 @@ from .layout import _plan_scene
 from .mitochondria import _all_donor_mitos
 from .movie import _render_movie
 from .objects import _Obj, _Registry
+from .structures import _bridge_truth, _place_structures
 from .transfers import _place_transfers
 
 
@@ -66,13 +67,20 @@ def simulate_movie(
         Transfers (0-8); default 3-4 in 2D and 2-3 in 3D.
     decoys : bool
         Add localized decoys (leakage, adjacent, transient, above/below, pre-existing); the global
-        artefacts (bleed-through, bleaching, illumination, noise, blur) are always on.
+        artefacts (bleed-through, bleaching, illumination, noise, blur) are always on. Without
+        decoys there are no filopodia and no substrate strand either.
 
     Returns
     -------
     Simulation
-        Image, scale, frame interval, channel names, truth, recipient labels, per-frame objects
-        and the drawn settings.
+        Image, scale, frame interval, channel names, truth, recipient labels, per-frame objects,
+        the drawn settings, the bridge-like structures (table and labels) and the donor labels.
+
+    Notes
+    -----
+    The recipient-recipient bridge, the filopodia and the substrate strand come from their own
+    random streams (``default_rng([seed, 7])`` for their placement, ``[seed, 7, 1]`` for their
+    shot noise): everything else a seed produces is the same with or without them.
 
     Raises
     ------
@@ -131,10 +139,15 @@ def simulate_movie(
         decoy_objs, leak = _place_decoys(geo, layout, non_tr, leak_rid, T, ndim, rng, reg,
                                          failures)
     *mitos, nuclei = _all_donor_mitos(geo, dons, T, rng, ndim)
+    # bridge-like structures: the layout's nanotubes, then new ones from their own streams
+    structures = _place_structures(geo, layout, reg.objs, T, ndim, int(seed), decoys, failures)
+    extra = [st for st in structures if st.new]
+    r_extra = np.random.default_rng([int(seed), 7, 1])
 
     image, look = _render_movie(geo, layout, reg.objs, tuple(mitos), nuclei, leak, marker, scale,
-                                r_tex, r_noise)
+                                r_tex, r_noise, extra, r_extra)
     truth, objects = _truth_tables(geo, transfers, pre_objs + decoy_objs, leak, scale)
+    bridges, bridge_labels = _bridge_truth(geo, structures, reg.objs)
 
     settings: dict[str, Any] = {
         "seed": int(seed), "ndim": ndim, "frames": T, "shape": tuple(int(s) for s in shp),
@@ -149,6 +162,10 @@ def simulate_movie(
         "bridges": [{"donor": b.di + 1, "recipient": b.rid, "length_um": round(b.length(), 2),
                      "width_um": round(b.width, 3), "z_um": round(_SUBSTRATE_UM + b.hz, 2)
                      if ndim == 3 else 0.0, "intensity": round(b.amp, 1)} for b in layout.bridges],
+        "structures": [{"kind": st.kind, "end_a": st.end_a, "end_b": st.end_b,
+                        "length_um": round(st.length(0), 2), "width_um": round(st.width, 3),
+                        "height_um": round(st.height, 2), "intensity": round(st.amp, 1)}
+                       for st in extra],
         "drift_um_per_frame": tuple(float(v) for v in layout.drift),
         "substrate_z_um": _SUBSTRATE_UM if ndim == 3 else 0.0,
         "donor_mitochondria": int(len(mitos[2])),
@@ -181,6 +198,9 @@ def simulate_movie(
         recipients=geo.labels,
         objects=objects,
         settings=settings,
+        bridges=bridges,
+        bridge_labels=bridge_labels,
+        donors=geo.donors.astype(np.int32),
     )
 
 
