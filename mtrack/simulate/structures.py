@@ -258,8 +258,11 @@ def _place_structures(geo: _Geo, layout: _Layout, objs: list[_Obj], T: int, ndim
         pairs = [(i, j) for i in range(n_cells) for j in range(i + 1, n_cells)
                  if (i + 1, j + 1) not in touching and apart(i, j)]
         pairs = [pairs[k] for k in rng.permutation(len(pairs))]
-        strand = _cell_bridge(sc, rng, pairs, z_low - _SUBSTRATE_UM, "substrate_strand", 0.12,
-                              min_len=5.0, spread=0.6, tries=16)
+        for min_len in (8.0, 5.0):
+            strand = _cell_bridge(sc, rng, pairs, z_low - _SUBSTRATE_UM, "substrate_strand",
+                                  0.12, min_len=min_len, spread=0.6, tries=12)
+            if strand is not None:
+                break
         if strand is None:
             failures.append("no room for a substrate strand")
         else:
