@@ -108,7 +108,7 @@ class BridgeParams(_Model):
     threshold_sigma: float = Field(
         5.0, gt=0, description="ridge detection threshold in robust noise standard deviations"
     )
-    min_length_um: float = Field(2.0, gt=0, description="shortest bridge (between the cells)")
+    min_length_um: float = Field(4.0, gt=0, description="shortest bridge (between the cells)")
     max_length_um: float = Field(80.0, gt=0, description="longest bridge")
     contact_um: float = Field(1.0, gt=0, description="a bridge end this close to a cell touches it")
     min_height_um: float = Field(
