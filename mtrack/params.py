@@ -112,7 +112,7 @@ class BridgeParams(_Model):
     max_length_um: float = Field(80.0, gt=0, description="longest bridge")
     contact_um: float = Field(1.0, gt=0, description="a bridge end this close to a cell touches it")
     min_height_um: float = Field(
-        1.0, ge=0, description="3D: a bridge must hover this far above the substrate"
+        1.5, ge=0, description="3D: a bridge must hover this far above the substrate"
     )
     cargo_distance_um: float = Field(
         1.0, gt=0, description="a donor object this close to a bridge is on it"

@@ -8,6 +8,7 @@ import pytest
 from scipy import ndimage as ndi
 
 from mtrack.simulate import (
+    BRIDGE_COLUMNS,
     INSIDE_DEPTH_UM,
     OBJECT_COLUMNS,
     TRUTH_COLUMNS,
@@ -112,6 +113,9 @@ def test_determinism():
     np.testing.assert_array_equal(a.recipients, b.recipients)
     pd.testing.assert_frame_equal(a.truth, b.truth)
     pd.testing.assert_frame_equal(a.objects, b.objects)
+    pd.testing.assert_frame_equal(a.bridges, b.bridges)
+    np.testing.assert_array_equal(a.bridge_labels, b.bridge_labels)
+    np.testing.assert_array_equal(a.donors, b.donors)
     assert not np.array_equal(a.image, c.image)
 
 
@@ -389,3 +393,174 @@ def test_global_artefacts(sim2):
     # bleed-through: the membrane signal is faintly visible in the mito channel
     stained = rim[0] if s["marker"] == "ring" else (lab[0] > 0)
     assert img[0, 0][stained].mean() > np.median(bg) + 3
+
+
+# ---------------------------------------------------------------------------------------------
+# bridge-like structures
+# ---------------------------------------------------------------------------------------------
+
+
+def _cell(sim: Simulation, t: int, name: str) -> np.ndarray:
+    """Mask of the cell named ``"recipient:<id>"`` or ``"donor:<k>"`` in frame ``t``."""
+    kind, i = name.split(":")
+    lab = sim.recipients if kind == "recipient" else sim.donors
+    assert kind in ("recipient", "donor")
+    return lab[t] == int(i)
+
+
+def _cell_names(sim: Simulation, t: int) -> list[str]:
+    return ([f"recipient:{i}" for i in np.unique(sim.recipients[t])[1:]]
+            + [f"donor:{k}" for k in np.unique(sim.donors[t])[1:]])
+
+
+def _gap_um(sim: Simulation, t: int, name: str, m: np.ndarray) -> float:
+    """Smallest distance (µm) from the voxels ``m`` to the cell ``name`` in frame ``t``."""
+    return float(_edt(~_cell(sim, t, name), sim.scale)[m].min())
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_bridges_table(name, request):
+    sim = request.getfixturevalue(name)
+    b = sim.bridges
+    T = sim.image.shape[0]
+    assert tuple(b.columns) == BRIDGE_COLUMNS
+    assert b.bridge_id.dtype == np.int64 and b.t.dtype == np.int64 and b.cargo.dtype == np.int64
+    assert sim.bridge_labels.shape == sim.recipients.shape
+    assert sim.bridge_labels.dtype == np.int32
+    assert sim.donors.shape == sim.recipients.shape and sim.donors.max() >= 1
+    is3d = sim.image.shape[2] > 1
+    kinds = {"bridge", "filopodium", "substrate_strand"} if is3d else {"bridge", "filopodium"}
+    assert set(b.kind) <= kinds
+    ids = sorted(b.bridge_id.unique())
+    assert ids == list(range(1, len(ids) + 1))
+    assert set(np.unique(sim.bridge_labels)) <= {0, *ids}
+    # the donor nanotubes come first, as in the settings
+    n_tnt = len(sim.settings["bridges"])
+    assert n_tnt >= 1
+    first = b[b.t == 0].set_index("bridge_id")
+    for k in range(1, n_tnt + 1):
+        assert first.loc[k, "kind"] == "bridge" and first.loc[k, "end_a"].startswith("donor:")
+    assert (b.kind == "filopodium").any()
+    if is3d:
+        assert (b[b.t == 0].kind == "substrate_strand").sum() == 1
+    for k, g in b.groupby("bridge_id"):
+        # one row per frame; kind, ends, width and height stable over frames
+        assert list(g.t) == list(range(T))
+        for col in ("kind", "end_a", "end_b", "width_um", "height_um"):
+            assert g[col].nunique() == 1, (k, col)
+        r = g.iloc[0]
+        assert 0.3 <= r.width_um <= 0.6
+        if r.kind == "filopodium":
+            assert r.end_b == "" and r.end_a.startswith("recipient:")
+            assert g.length_um.between(2.9, 10.1).all()
+        else:
+            assert r.end_b and r.end_a != r.end_b
+            assert g.length_um.between(4.5 if r.kind == "substrate_strand" else 7.5, 25.5).all()
+        if r.kind != "bridge" or r.end_a.startswith("recipient:"):
+            assert (g.cargo == 0).all()  # only the donor nanotubes carry mitochondria
+        if not is3d:
+            assert (g.height_um == 0).all()
+        # the labels: non-empty in every frame, moving with the cells (no jumps between frames)
+        cen = []
+        for t in range(T):
+            m = sim.bridge_labels[t] == k
+            assert m.any(), (k, t)
+            assert not (m & ((sim.recipients[t] > 0) | (sim.donors[t] > 0))).any()
+            cen.append(np.array(ndi.center_of_mass(m)) * np.asarray(sim.scale))
+        step = np.linalg.norm(np.diff(np.array(cen)[:, 1:], axis=0), axis=1)
+        assert step.max() <= 1.0, (k, step.max())
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_bridge_ends_touch_their_cells(name, request):
+    sim = request.getfixturevalue(name)
+    for r in sim.bridges.itertuples():
+        m = sim.bridge_labels[r.t] == r.bridge_id
+        ends = [r.end_a] + ([r.end_b] if r.end_b else [])
+        for e in ends:
+            assert _gap_um(sim, r.t, e, m) <= 1.0, (r, e)
+        # clear of every other cell: a filopodium touches exactly one recipient
+        for other in _cell_names(sim, r.t):
+            if other not in ends:
+                assert _gap_um(sim, r.t, other, m) >= 2.0, (r, other)
+        if r.kind != "filopodium":
+            # the two ends lie at the two cells: the voxels near one are far from the other
+            da = _edt(~_cell(sim, r.t, r.end_a), sim.scale)[m]
+            db = _edt(~_cell(sim, r.t, r.end_b), sim.scale)[m]
+            assert da.max() >= 0.6 * r.length_um and db.max() >= 0.6 * r.length_um
+        else:
+            # a free end: the tip is far from its own cell
+            d = _edt(~_cell(sim, r.t, r.end_a), sim.scale)[m]
+            assert d.max() >= 0.5 * r.length_um
+
+
+@pytest.mark.parametrize("name", ["sim3", "sim3f"])
+def test_substrate_strand_lies_at_the_bottom(name, request):
+    sim = request.getfixturevalue(name)
+    b = sim.bridges
+    T = sim.image.shape[0]
+    low = min(int(np.flatnonzero(sim.recipients[t].any(axis=(1, 2)))[0]) for t in range(T))
+    strand = b[b.kind == "substrate_strand"]
+    bridges = b[b.kind == "bridge"]
+    assert strand.bridge_id.nunique() == 1 and len(bridges)
+    k = int(strand.bridge_id.iloc[0])
+    z = np.nonzero(sim.bridge_labels == k)[1]
+    assert (z == low).all()
+    for kb in bridges.bridge_id.unique():
+        zb = np.nonzero(sim.bridge_labels == kb)[1]
+        assert (zb.min() - low) * sim.scale[0] >= 2.0
+    assert (bridges.height_um - strand.height_um.max() >= 2.0).all()
+    # the strand is seen in the membrane channel in its plane, not in the planes of the bridges
+    t = T // 2
+    m = sim.bridge_labels[t] == k
+    mem = sim.image[t, 1].astype(float)
+    bg = np.median(mem[low][sim.recipients[t, low] == 0])
+    assert mem[m].mean() > bg + 20
+    above = np.roll(m, 3, axis=0)
+    assert mem[above].mean() < bg + 10
+
+
+def test_structures_are_drawn_in_the_membrane_channel_only(sim2, sim3):
+    for sim in (sim2, sim3):
+        t = 0
+        mem = sim.image[t, 1].astype(float)
+        mito = sim.image[t, 0].astype(float)
+        free = (sim.recipients[t] == 0) & (sim.donors[t] == 0)
+        bg_mem, bg_mito = np.median(mem[free]), np.median(mito[free])
+        n_tnt = len(sim.settings["bridges"])
+        for k in np.unique(sim.bridge_labels[t])[1:]:
+            m = sim.bridge_labels[t] == k
+            assert mem[m].mean() > bg_mem + 20, k
+            if k > n_tnt:  # the new structures: no mitochondria, no bleed-through
+                assert abs(mito[m].mean() - bg_mito) < 10, k
+
+
+def test_tnt_cargo_is_on_its_bridge(sim2):
+    b = sim2.bridges
+    tnt = b[b.end_a.str.startswith("donor:")]
+    for _, r in sim2.truth[sim2.truth.route == "tnt"].iterrows():
+        rows = tnt[tnt.t == r.t - 1]
+        assert rows.cargo.sum() >= 1  # on the nanotube in the frame before entry
+        assert tnt[tnt.t == r.t].cargo.sum() <= rows.cargo.sum()
+
+
+def test_recipient_bridges_in_about_half_of_the_movies():
+    n_rr = n_fil = 0
+    for seed in range(8):
+        sim = simulate_movie(2, frames=8, seed=seed, shape=(200, 200))
+        first = sim.bridges[sim.bridges.t == 0]
+        rr = first[(first.kind == "bridge") & first.end_a.str.startswith("recipient:")]
+        assert len(rr) <= 1
+        n_rr += len(rr)
+        n_fil += int((first.kind == "filopodium").sum())
+        assert 1 <= (first.kind == "filopodium").sum() <= 2
+        for r in rr.itertuples():
+            # between two recipients that do not touch
+            a, c = _cell(sim, 0, r.end_a), _cell(sim, 0, r.end_b)
+            assert _edt(~a, sim.scale)[c].min() >= 3.0
+    assert 2 <= n_rr <= 6
+
+
+def test_structures_without_decoys():
+    sim = simulate_movie(3, frames=8, seed=0, decoys=False)
+    assert set(sim.bridges.kind) == {"bridge"}

@@ -197,7 +197,7 @@ def _cell_bridge(sc: _Scene, rng: np.random.Generator, pairs: list[tuple[int, in
                 bend = float(rng.choice([-1.0, 1.0]) * rng.uniform(0.08, bend_max))
             w, f = _width_frac(rng)
             br = _Bridge(A, -1, B, -1, phi + da, phi + np.pi + db, hz, bend, w)
-            st = _Structure(br, kind, la, lb, w, hz if A.ndim == 3 else 0.0, f)
+            st = _Structure(br, kind, la, lb, w, float(hz) if A.ndim == 3 else 0.0, f)
             if not all(min_len <= br.length(t) <= 25.0 for t in (0.0, sc.T - 1.0)):
                 continue
             if sc.clear(st, [A, B], 3.0, (False, False)):
