@@ -14,6 +14,7 @@ from scipy import ndimage as ndi
 from skimage.measure import block_reduce
 from skimage.segmentation import find_boundaries
 
+from .bridges import BRIDGE_COLUMNS as _DETECTED_BRIDGE_COLUMNS
 from .bridges import detect_bridges, objects_on_bridges
 from .donors import enhance_donors, object_table, segment_donor_bodies, segment_donors
 from .params import Params
@@ -30,10 +31,7 @@ OBJECT_COLUMNS = [
     "label", "z", "y", "x", "size_um", "intensity", "signal", "snr", "punctate",
     "recipient", "containment", "depth_um", "body_distance_um", "bridge",
 ]
-BRIDGE_COLUMNS = [
-    "label", "cell_a", "cell_b", "length_um", "width_um", "straightness", "height_um",
-    "z", "y", "x", "intensity", "donor_objects",
-]
+BRIDGE_COLUMNS = [*_DETECTED_BRIDGE_COLUMNS, "donor_objects"]
 
 
 @dataclass(frozen=True)
