@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import tempfile
 import warnings
@@ -94,7 +95,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from .io import check_roles, inspect_movie, open_movie
     from .params import Params, load_params
     from .pipeline import run_movie
-    from .results import check_output, save_results
+    from .results import check_output, create_label_store, save_results, stage_output
 
     check_output(args.out, args.overwrite)
     params = load_params(args.config) if args.config else Params()
@@ -121,10 +122,19 @@ def _cmd_run(args: argparse.Namespace) -> int:
             print(f"\r{args.movie.name}: {done}/{total} frames", end="", file=sys.stderr,
                   flush=True)
 
-    results = run_movie(movie, params, workers=args.workers or os.cpu_count(), progress=progress)
+    staging = stage_output(args.out, overwrite=args.overwrite)
+    try:
+        _, n_c, n_z, n_y, n_x = movie.shape
+        labels = create_label_store(staging / "labels.zarr", (movie.shape[0], n_z, n_y, n_x),
+                                    movie.scale)
+        results = run_movie(movie, params, workers=args.workers or os.cpu_count(),
+                            progress=progress, labels=labels)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     if not args.quiet:
         print(file=sys.stderr)
-    save_results(results, args.out, overwrite=args.overwrite)
+    save_results(results, args.out, overwrite=args.overwrite, staging=staging)
     n = len(results.events)
     tracks = results.run["counts"]["recipient_tracks"]
     print(f"{args.movie}: {n} transfer event{'s' if n != 1 else ''} in {tracks} recipient "

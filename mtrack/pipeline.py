@@ -24,20 +24,26 @@ from .events import assign_routes, call_events, mark_positive
 from .frame import process_frame
 from .io import Movie, MovieError
 from .params import Params
-from .results import BRIDGE_CSV_COLUMNS, CELL_CSV_COLUMNS, Results
+from .results import BRIDGE_CSV_COLUMNS, CELL_CSV_COLUMNS, LABEL_LAYERS, LabelWriter, Results
 from .track import track_bridges, track_recipients
 
 __all__ = ["analyse_frame", "run_movie"]
 
 
 def analyse_frame(
-    movie: Movie, t: int, params: Params
+    movie: Movie, t: int, params: Params, labels: LabelWriter | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray, pd.DataFrame]:
-    """Read frame ``t`` and run the per-frame core; return its tables and presence map."""
+    """Read frame ``t`` and run the per-frame core; return its tables and presence map.
+
+    With ``labels``, the frame's label images are written to the label store here, in
+    the worker, so they never travel back to the client.
+    """
     frame = movie.frame(t)
     if np.issubdtype(frame.dtype, np.floating) and not np.all(np.isfinite(frame)):
         raise MovieError(f"{movie.source or 'array'}: frame {t} contains NaN or infinite values")
     result = process_frame(frame, movie.scale, params)
+    if labels is not None:
+        labels.write(t, {name: getattr(result, name) for name in LABEL_LAYERS})
     cells = result.cells.assign(t=t)
     objects = result.objects.assign(t=t)
     return cells, objects, result.presence, result.bridge_table.assign(t=t)
@@ -75,6 +81,7 @@ def run_movie(
     scheduler: str = "threads",
     workers: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    labels: LabelWriter | None = None,
 ) -> Results:
     """Detect transfer events in a movie.
 
@@ -90,6 +97,9 @@ def run_movie(
         Number of parallel workers (dask default when None).
     progress : callable(done, total), optional
         Called as frames complete.
+    labels : LabelWriter, optional
+        Where to stream recipient, donor-object and bridge label images (see
+        :func:`mtrack.results.create_label_store`).
 
     Returns
     -------
@@ -97,7 +107,7 @@ def run_movie(
     """
     started = time.perf_counter()
     n_frames = movie.shape[0]
-    tasks = [dask.delayed(analyse_frame)(movie, t, params) for t in range(n_frames)]
+    tasks = [dask.delayed(analyse_frame)(movie, t, params, labels) for t in range(n_frames)]
     per_frame: list[tuple[pd.DataFrame, pd.DataFrame, np.ndarray, pd.DataFrame]] = []
     batch = max(1, workers or 2) * 4
     for start in range(0, n_frames, batch):

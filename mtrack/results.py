@@ -14,13 +14,16 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import zarr
 
 from .events import EVENT_COLUMNS
 from .params import Params, dump_params, load_params
 
-__all__ = ["Results", "OutputError", "BRIDGE_CSV_COLUMNS", "CELL_CSV_COLUMNS", "check_output",
-           "save_results", "load_results"]
+__all__ = ["Results", "OutputError", "LabelWriter", "BRIDGE_CSV_COLUMNS", "CELL_CSV_COLUMNS",
+           "LABEL_LAYERS", "check_output", "create_label_store", "stage_output", "save_results",
+           "load_results"]
 
 CELL_CSV_COLUMNS = [
     "track_id", "t", "label", "area_or_volume", "z", "y", "x",
@@ -32,6 +35,9 @@ BRIDGE_CSV_COLUMNS = [
     "bridge_id", "t", "cell_a", "cell_b", "length_um", "width_um", "donor_objects",
     "straightness", "height_um", "lifetime", "transits", "z", "y", "x",
 ]
+
+
+LABEL_LAYERS = ("recipients", "donors", "bridges")
 
 
 class OutputError(OSError):
@@ -72,12 +78,29 @@ def _write_csv(table: pd.DataFrame, path: Path) -> None:
     table.to_csv(path, index=False, float_format="%.6g", lineterminator="\n")
 
 
-def save_results(results: Results, out: str | Path, *, overwrite: bool = False) -> Path:
-    """Write ``events.csv``, ``cells.csv``, ``bridges.csv``, ``params.yaml`` and ``run.json``."""
+def stage_output(out: str | Path, *, overwrite: bool = False) -> Path:
+    """Create the hidden staging folder beside ``out`` that :func:`save_results` fills.
+
+    Large outputs (label stacks) can stream into it while the movie is analysed; the
+    folder becomes ``out`` only when everything is written.
+    """
     out = check_output(out, overwrite)
     parent = out.absolute().parent
     parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=parent))
+    return Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=parent))
+
+
+def save_results(results: Results, out: str | Path, *, overwrite: bool = False,
+                 staging: Path | None = None) -> Path:
+    """Write ``events.csv``, ``cells.csv``, ``bridges.csv``, ``params.yaml`` and ``run.json``.
+
+    The tables go into ``staging`` (from :func:`stage_output`; a new one when None),
+    which is then renamed to ``out``; an existing ``out`` is replaced only with
+    ``overwrite``. On any failure the staging folder is removed and ``out`` is untouched.
+    """
+    out = check_output(out, overwrite)
+    parent = out.absolute().parent
+    tmp = staging if staging is not None else stage_output(out, overwrite=overwrite)
     try:
         _write_csv(results.events[EVENT_COLUMNS], tmp / "events.csv")
         _write_csv(results.cells[CELL_CSV_COLUMNS], tmp / "cells.csv")
@@ -97,6 +120,34 @@ def save_results(results: Results, out: str | Path, *, overwrite: bool = False) 
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
+
+
+@dataclass(frozen=True)
+class LabelWriter:
+    """Streams each frame's label images into ``labels.zarr`` (one chunk per frame).
+
+    Holds only a path, so it pickles to worker processes; each write opens the arrays.
+    Layers: ``recipients``, ``donors`` (donor objects) and ``bridges`` (skeletons),
+    int32, shape (T, Z, Y, X).
+    """
+
+    path: Path
+
+    def write(self, t: int, layers: dict[str, np.ndarray]) -> None:
+        """Store frame ``t`` of every layer."""
+        for name, image in layers.items():
+            zarr.open_array(str(self.path / name), mode="r+")[t] = image
+
+
+def create_label_store(folder: Path, shape_tzyx: tuple[int, int, int, int],
+                       scale: tuple[float, float, float]) -> LabelWriter:
+    """Create ``folder`` as a zarr group with empty label layers; return its writer."""
+    group = zarr.open_group(str(folder), mode="w")
+    for name in LABEL_LAYERS:
+        array = group.zeros(name=name, shape=shape_tzyx, chunks=(1, *shape_tzyx[1:]),
+                            dtype="int32")
+        array.attrs["scale_zyx_um"] = list(scale)
+    return LabelWriter(Path(folder))
 
 
 def load_results(folder: str | Path) -> Results:

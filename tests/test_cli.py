@@ -166,6 +166,15 @@ def test_simulate_run_evaluate_end_to_end(tmp_path, capsys):
     events = pd.read_csv(results / "events.csv")
     assert list(events.columns) == EVENT_COLUMNS
     assert list(pd.read_csv(results / "cells.csv").columns) == CELL_CSV_COLUMNS
+    import zarr
+
+    labels = zarr.open_group(str(results / "labels.zarr"), mode="r")
+    for layer in ("recipients", "donors", "bridges"):
+        assert labels[layer].shape == (14, 1, 256, 256)
+        assert labels[layer].chunks == (1, 1, 256, 256)
+    last = labels["recipients"][13]
+    assert last.max() == len(pd.read_csv(results / "cells.csv").query("t == 13"))
+    assert labels["bridges"][:].max() >= 1
     run = json.loads((results / "run.json").read_text())
     assert run["scale_zyx_um"][1] == pytest.approx(0.3)
     assert run["calibration"]["pixel_size"] == "metadata"

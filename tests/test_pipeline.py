@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import zarr
 
 from mtrack.evaluate import score_events
 from mtrack.events import assign_routes, call_events
@@ -92,3 +93,17 @@ def test_dye_leakage_is_a_diffuse_signal_not_an_event(sim2d):
     assert np.hypot(last["y"] - leak["y"], last["x"] - leak["x"]) < 25  # the right cell
     assert rise[leaking] > 5 * max(rise.drop(leaking).abs().max(), 1.0)
     assert leaking not in set(results.events["track_id"])
+
+
+def test_labels_stream_to_zarr_identically_with_threads_and_processes(sim2d, tmp_path):
+    from mtrack.results import LABEL_LAYERS, create_label_store
+
+    stores = {}
+    for scheduler in ("threads", "processes"):
+        folder = tmp_path / f"{scheduler}.zarr"
+        writer = create_label_store(folder, (14, 1, 256, 256), sim2d.scale)
+        run_movie(_movie(sim2d), Params(), scheduler=scheduler, workers=2, labels=writer)
+        stores[scheduler] = zarr.open_group(str(folder), mode="r")
+    for layer in LABEL_LAYERS:
+        np.testing.assert_array_equal(stores["threads"][layer][:], stores["processes"][layer][:])
+    assert stores["threads"]["recipients"][:].max(axis=(1, 2, 3)).min() >= 3  # every frame
