@@ -64,7 +64,8 @@ def _fingerprint(path: Path | None) -> dict:
 
 
 def _versions() -> dict:
-    names = ["numpy", "scipy", "scikit-image", "tifffile", "dask", "pandas", "pydantic"]
+    names = ["numpy", "scipy", "scikit-image", "tifffile", "zarr", "dask", "pandas", "pydantic",
+             "skan"]
     out = {"mtrack": __version__, "python": platform.python_version()}
     for name in names:
         try:
