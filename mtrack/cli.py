@@ -158,18 +158,20 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     write_movie_tiff(out / "movie.tif", sim.image, scale=sim.scale,
                      frame_interval=sim.frame_interval, channel_names=sim.channel_names,
                      compress=True)
-    _atomic_csv(sim.truth, out / "truth.csv")
+    _atomic_write(out / "truth.csv",
+                  sim.truth.to_csv(index=False, float_format="%.6g", lineterminator="\n"))
     n = int((sim.truth["kind"] == "transfer").sum())
     print(f"{out / 'movie.tif'}: {sim.image.shape[0]} frames, {n} transfers, "
           f"{len(sim.truth) - n} decoys (truth in {out / 'truth.csv'})")
     return 0
 
 
-def _atomic_csv(table, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
+def _atomic_write(path: Path, text: str) -> None:
+    """Write ``text`` under a temporary name beside ``path``, then rename it into place."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.absolute().parent)
     try:
-        table.to_csv(tmp, index=False, float_format="%.6g", lineterminator="\n")
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -207,11 +209,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
                           tol_frames=args.tolerance_frames)
     target = args.json or (args.results / "evaluation.json" if args.results.is_dir()
                            else args.results.with_suffix(".evaluation.json"))
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.absolute().parent)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(scores, fh, indent=2)
-        fh.write("\n")
-    os.replace(tmp, target)
+    _atomic_write(target, json.dumps(scores, indent=2) + "\n")
     print(f"precision {scores['precision']:.3f}  recall {scores['recall']:.3f}  "
           f"F1 {scores['f1']:.3f}  (tp {scores['tp']}, fp {scores['fp']}, fn {scores['fn']}, "
           f"decoys called {scores['decoys_called']}) -> {target}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy import ndimage as ndi
 from scipy.optimize import linear_sum_assignment
 
 __all__ = ["match_events", "score_events"]
@@ -144,8 +145,6 @@ def score_bridges_frame(
     dict with ``detected``, ``true``, ``matched_detected``, ``matched_true`` and
     ``decoys_reported`` (detections lying on a filopodium or substrate strand).
     """
-    from scipy import ndimage as ndi
-
     projected_truth = truth_labels.max(axis=0)
     near = ndi.distance_transform_edt(projected_truth == 0, sampling=scale[1:],
                                       return_distances=True, return_indices=True)
