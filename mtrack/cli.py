@@ -1,4 +1,4 @@
-"""The ``mtrack`` command: run, simulate, evaluate, info.
+"""The ``mtrack`` command: run, batch, slurm-script, simulate, evaluate, info.
 
 Every expected failure (bad input, bad parameters, an existing output folder) prints
 one line ``mtrack: error: ...`` and exits with status 2; ``--debug`` shows the traceback.
@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
-import shutil
 import sys
 import tempfile
 import warnings
@@ -23,7 +23,7 @@ def _positive_float(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value > 0 or value != value or value == float("inf"):
+    if not (value > 0 and math.isfinite(value)):
         raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
     return value
 
@@ -45,21 +45,35 @@ def _build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run = sub.add_parser("run", help="detect transfer events in one movie")
-    run.add_argument("movie", type=Path, help="TIFF / OME-TIFF / ImageJ hyperstack")
+    run.add_argument("movie", type=Path, help="TIFF / OME-TIFF / ImageJ hyperstack / OME-Zarr")
     run.add_argument("--out", type=Path, required=True, help="results folder to create")
-    run.add_argument("--mito-channel", type=int, help="donor mitochondria channel (default 0)")
-    run.add_argument("--membrane-channel", type=int, help="recipient membrane channel (default 1)")
-    run.add_argument("--nuclei-channel", type=int, help="optional nuclei channel to seed cells")
-    run.add_argument("--pixel-size", type=_positive_float, metavar="UM", help="x/y pixel size, µm")
-    run.add_argument("--z-step", type=_positive_float, metavar="UM", help="z step, µm")
-    run.add_argument("--frame-interval", type=_positive_float, metavar="S",
-                     help="time between frames, s")
-    run.add_argument("--axes", help="axes of the stored array when the file does not say "
-                     "(letters from TCZYX, e.g. TCYX)")
-    run.add_argument("--config", type=Path, help="parameter file (YAML)")
-    run.add_argument("--workers", type=int, help="parallel workers (default: all cores)")
-    run.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
-    run.add_argument("--quiet", action="store_true", help="no progress output")
+    _add_analysis_options(run)
+    _add_scheduler_options(run)
+
+    batch = sub.add_parser("batch", help="analyse many movies; one results folder each and "
+                           "a summary.csv (resumes: finished movies are skipped)")
+    batch.add_argument("inputs", nargs="*", help="movie files, folders of movies or glob "
+                       "patterns (quote them: 'plate*/**/*.tif')")
+    batch.add_argument("--from-list", type=Path, metavar="FILE",
+                       help="read movie paths from FILE, one per line")
+    batch.add_argument("--task", type=_non_negative_int, metavar="N",
+                       help="process only the N-th movie (0-based; one job-array task); "
+                            "no summary is written")
+    batch.add_argument("--out", type=Path, required=True, help="batch folder")
+    _add_analysis_options(batch)
+    _add_scheduler_options(batch)
+
+    script = sub.add_parser("slurm-script", help="write a SLURM/PBS job-array script that "
+                            "analyses a batch, one movie per array task")
+    script.add_argument("inputs", nargs="*", help="movie files, folders or glob patterns")
+    script.add_argument("--from-list", type=Path, metavar="FILE",
+                        help="read movie paths from FILE, one per line")
+    script.add_argument("--out", type=Path, required=True, help="batch folder for the results")
+    script.add_argument("--cluster", type=Path, required=True, metavar="YAML",
+                        help="cluster file (see pipelines/cluster_slurm.yaml, cluster_pbs.yaml)")
+    script.add_argument("--script", type=Path, help="script to write "
+                        "(default OUT/mtrack_array.sh; the task list goes beside it)")
+    _add_analysis_options(script)
 
     sim = sub.add_parser("simulate", help="write a synthetic movie with ground truth")
     sim.add_argument("out", type=Path, help="folder to create (movie.tif, truth.csv)")
@@ -85,21 +99,67 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = _non_negative_int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text}")
+    return value
+
+
+_ANALYSIS_FLAGS = {  # option -> (dest, whether it takes a value); passed on by slurm-script
+    "--mito-channel": True, "--membrane-channel": True, "--nuclei-channel": True,
+    "--pixel-size": True, "--z-step": True, "--frame-interval": True, "--axes": True,
+    "--config": True, "--overwrite": False,
+}
+
+
+def _add_analysis_options(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument("--mito-channel", type=int, help="donor mitochondria channel (default 0)")
+    cmd.add_argument("--membrane-channel", type=int, help="recipient membrane channel (default 1)")
+    cmd.add_argument("--nuclei-channel", type=int, help="optional nuclei channel to seed cells")
+    cmd.add_argument("--pixel-size", type=_positive_float, metavar="UM", help="x/y pixel size, µm")
+    cmd.add_argument("--z-step", type=_positive_float, metavar="UM", help="z step, µm")
+    cmd.add_argument("--frame-interval", type=_positive_float, metavar="S",
+                     help="time between frames, s")
+    cmd.add_argument("--axes", help="axes of the stored array when the file does not say "
+                     "(letters from TCZYX, e.g. TCYX)")
+    cmd.add_argument("--config", type=Path, help="parameter file (YAML)")
+    cmd.add_argument("--overwrite", action="store_true", help="replace existing results")
+
+
+def _add_scheduler_options(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument("--scheduler", default="threads", metavar="NAME|ADDRESS",
+                     help="threads (default), processes, synchronous, distributed (a local "
+                          "dask cluster) or the address of a running dask scheduler")
+    cmd.add_argument("--workers", type=_positive_int, help="parallel workers (default: all cores)")
+    cmd.add_argument("--cluster", type=Path, metavar="YAML", help="run the dask workers as "
+                     "SLURM/PBS jobs described by this file (pipelines/cluster_slurm.yaml)")
+    cmd.add_argument("--performance-report", type=Path, metavar="HTML",
+                     help="write dask's performance report (distributed schedulers)")
+    cmd.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
 def _version() -> str:
     from . import __version__
 
     return f"mtrack {__version__}"
 
 
-def _cmd_run(args: argparse.Namespace) -> int:
-    from .io import check_roles, inspect_movie, open_movie
+def _params(args: argparse.Namespace):
     from .params import Params, load_params
-    from .pipeline import run_movie
-    from .results import check_output, create_label_store, save_results, stage_output
 
-    check_output(args.out, args.overwrite)
     params = load_params(args.config) if args.config else Params()
-    params = params.updated({"input": {
+    return params.updated({"input": {
         "mito_channel": args.mito_channel,
         "membrane_channel": args.membrane_channel,
         "nuclei_channel": args.nuclei_channel,
@@ -107,38 +167,116 @@ def _cmd_run(args: argparse.Namespace) -> int:
         "z_step_um": args.z_step,
         "frame_interval_s": args.frame_interval,
     }})
-    roles = params.input
-    movie = open_movie(args.movie, pixel_size_um=roles.pixel_size_um, z_step_um=roles.z_step_um,
-                       frame_interval_s=roles.frame_interval_s, axes=args.axes)
-    check_roles(movie, roles.mito_channel, roles.membrane_channel, roles.nuclei_channel)
-    problems = inspect_movie(movie)
-    if problems:
-        raise _InputError(f"{args.movie}: {problems[0]}")
-    if args.workers is not None and args.workers < 1:
-        raise _InputError(f"--workers must be at least 1, got {args.workers}")
 
-    def progress(done: int, total: int) -> None:
-        if not args.quiet:
-            print(f"\r{args.movie.name}: {done}/{total} frames", end="", file=sys.stderr,
-                  flush=True)
 
-    staging = stage_output(args.out, overwrite=args.overwrite)
-    try:
-        _, n_c, n_z, n_y, n_x = movie.shape
-        labels = create_label_store(staging / "labels.zarr", (movie.shape[0], n_z, n_y, n_x),
-                                    movie.scale)
-        results = run_movie(movie, params, workers=args.workers or os.cpu_count(),
-                            progress=progress, labels=labels)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    if not args.quiet:
-        print(file=sys.stderr)
-    save_results(results, args.out, overwrite=args.overwrite, staging=staging)
+def _scheduler(args: argparse.Namespace):
+    from .scheduler import open_scheduler
+
+    report = args.performance_report
+    if report is not None and report.exists() and not args.overwrite:
+        raise _InputError(f"{report}: exists; pass --overwrite to replace it")
+    return open_scheduler(args.scheduler, args.workers or os.cpu_count(),
+                          cluster_config=args.cluster, performance_report=report)
+
+
+def _bar(args: argparse.Namespace, **kwargs):
+    from tqdm import tqdm
+
+    return tqdm(disable=args.quiet, file=sys.stderr, dynamic_ncols=True, mininterval=0.5,
+                **kwargs)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from .pipeline import analyse_movie
+    from .results import check_output
+
+    check_output(args.out, args.overwrite)
+    params = _params(args)
+    with _scheduler(args) as scheduler, _bar(args, desc=args.movie.name, unit="frame") as bar:
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        results = analyse_movie(args.movie, args.out, params, axes=args.axes,
+                                scheduler=scheduler, workers=args.workers or os.cpu_count(),
+                                progress=progress, overwrite=args.overwrite)
     n = len(results.events)
-    tracks = results.run["counts"]["recipient_tracks"]
-    print(f"{args.movie}: {n} transfer event{'s' if n != 1 else ''} in {tracks} recipient "
-          f"tracks over {movie.shape[0]} frames -> {args.out}")
+    counts = results.run["counts"]
+    print(f"{args.movie}: {n} transfer event{'s' if n != 1 else ''} in "
+          f"{counts['recipient_tracks']} recipient tracks over {counts['frames']} frames "
+          f"-> {args.out}")
+    return 0
+
+
+def _batch_inputs(args: argparse.Namespace) -> list[Path]:
+    from .batch import expand_inputs, read_task_list
+
+    movies = expand_inputs(args.inputs)
+    if args.from_list is not None:
+        movies += [m for m in read_task_list(args.from_list) if m not in movies]
+    if not movies:
+        raise _InputError("no movies given: name files, folders or patterns, or --from-list")
+    return movies
+
+
+def _cmd_batch(args: argparse.Namespace) -> int:
+    from .batch import MovieProgress, run_batch
+
+    movies = _batch_inputs(args)
+    if args.task is not None and args.task >= len(movies):
+        raise _InputError(f"--task {args.task} is out of range: the batch has {len(movies)} "
+                          f"movies (tasks 0 to {len(movies) - 1})")
+    only = None if args.task is None else [args.task]
+    params = _params(args)
+    with (_scheduler(args) as scheduler,
+          _bar(args, desc="movies", unit="movie", total=len(only or movies)) as movies_bar,
+          _bar(args, unit="frame", leave=False) as frames_bar):
+        def start(i: int, movie: Path, n: int) -> None:
+            frames_bar.reset(total=None)
+            frames_bar.set_description(movie.name)
+
+        def frames(done: int, total: int) -> None:
+            frames_bar.total = total
+            frames_bar.update(done - frames_bar.n)
+
+        def end(i: int, row: dict) -> None:
+            movies_bar.update(1)
+            if row["status"] == "failed":
+                movies_bar.write(f"mtrack: error: {row['error']}", file=sys.stderr)
+
+        summary = run_batch(movies, args.out, params, axes=args.axes, scheduler=scheduler,
+                            workers=args.workers or os.cpu_count(), overwrite=args.overwrite,
+                            only=only, summary=only is None,
+                            progress=MovieProgress(start, frames, end))
+    status = summary["status"].value_counts()
+    where = args.out / "summary.csv" if only is None else args.out
+    print(f"{len(summary)} movie(s): {status.get('done', 0)} analysed, "
+          f"{status.get('skipped', 0)} already finished, {status.get('failed', 0)} failed; "
+          f"{int(summary['events'].fillna(0).sum())} events -> {where}")
+    return 1 if status.get("failed", 0) else 0
+
+
+def _cmd_slurm_script(args: argparse.Namespace) -> int:
+    from .cluster import load_cluster_config, write_job_array
+
+    movies = _batch_inputs(args)
+    config = load_cluster_config(args.cluster)
+    passed = []
+    for flag, takes_value in _ANALYSIS_FLAGS.items():
+        value = getattr(args, flag[2:].replace("-", "_"))
+        if takes_value and value is not None:
+            passed += [flag, str(Path(value).absolute()) if flag == "--config" else str(value)]
+        elif not takes_value and value:
+            passed.append(flag)
+    out = args.out.absolute()
+    target = args.script or out / "mtrack_array.sh"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    script, tasks = write_job_array(movies, out, config, target, mtrack_args=passed,
+                                    overwrite=args.overwrite)
+    submit = "sbatch" if config.system == "slurm" else "qsub"
+    print(f"{script}: {len(movies)} array tasks (movie list in {tasks}); submit with "
+          f"'{submit} {script}', then run 'mtrack batch --from-list {tasks} --out {out}' "
+          "to write summary.csv")
     return 0
 
 
@@ -242,17 +380,22 @@ class _InputError(ValueError):
     """A user-facing input problem detected by the command layer."""
 
 
-_COMMANDS = {"run": _cmd_run, "simulate": _cmd_simulate, "evaluate": _cmd_evaluate,
-             "info": _cmd_info}
+_COMMANDS = {"run": _cmd_run, "batch": _cmd_batch, "slurm-script": _cmd_slurm_script,
+             "simulate": _cmd_simulate, "evaluate": _cmd_evaluate, "info": _cmd_info}
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``mtrack`` command; returns the exit status."""
     parser = _build_parser()
     args = parser.parse_args(argv)
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, "1")  # mtrack runs frames in parallel, not BLAS threads
+    from .batch import BatchError
+    from .cluster import ClusterConfigError
     from .io import CalibrationWarning, MovieError
     from .params import ParamsError
     from .results import OutputError
+    from .scheduler import SchedulerError
 
     def show_warning(message, category, filename, lineno, file=None, line=None):
         print(f"mtrack: warning: {message}", file=sys.stderr)
@@ -261,7 +404,8 @@ def main(argv: list[str] | None = None) -> int:
     warnings.simplefilter("default", CalibrationWarning)
     try:
         return _COMMANDS[args.command](args)
-    except (MovieError, ParamsError, OutputError, _InputError) as err:
+    except (MovieError, ParamsError, OutputError, SchedulerError, BatchError,
+            ClusterConfigError, _InputError) as err:
         if args.debug:
             raise
         print(f"mtrack: error: {err}", file=sys.stderr)

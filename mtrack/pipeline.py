@@ -10,43 +10,146 @@ from __future__ import annotations
 
 import hashlib
 import platform
+import shutil
 import time
 from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import dask
+import dask.array as da
 import numpy as np
 import pandas as pd
+from dask.callbacks import Callback
+from threadpoolctl import threadpool_limits
 
 from . import __version__
 from .events import assign_routes, call_events, mark_positive
 from .frame import process_frame
-from .io import Movie, MovieError
+from .io import Movie, MovieError, check_roles, inspect_movie, open_movie
 from .params import Params
-from .results import BRIDGE_CSV_COLUMNS, CELL_CSV_COLUMNS, LABEL_LAYERS, LabelWriter, Results
+from .results import (
+    BRIDGE_CSV_COLUMNS,
+    CELL_CSV_COLUMNS,
+    LABEL_LAYERS,
+    LabelWriter,
+    Results,
+    check_output,
+    create_label_store,
+    save_results,
+    stage_output,
+)
 from .track import track_bridges, track_recipients
 
-__all__ = ["analyse_frame", "run_movie"]
+__all__ = ["analyse_frame", "analyse_movie", "movie_array", "run_movie"]
+
+FrameTables = tuple[pd.DataFrame, pd.DataFrame, np.ndarray, pd.DataFrame]
 
 
-def analyse_frame(
-    movie: Movie, t: int, params: Params, labels: LabelWriter | None = None
-) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray, pd.DataFrame]:
-    """Read frame ``t`` and run the per-frame core; return its tables and presence map.
-
-    With ``labels``, the frame's label images are written to the label store here, in
-    the worker, so they never travel back to the client.
-    """
-    frame = movie.frame(t)
+def _analyse(frame: np.ndarray, t: int, scale: tuple[float, float, float], params: Params,
+             labels: LabelWriter | None, source: Path | None) -> FrameTables:
     if np.issubdtype(frame.dtype, np.floating) and not np.all(np.isfinite(frame)):
-        raise MovieError(f"{movie.source or 'array'}: frame {t} contains NaN or infinite values")
-    result = process_frame(frame, movie.scale, params)
+        raise MovieError(f"{source or 'array'}: frame {t} contains NaN or infinite values")
+    result = process_frame(frame, scale, params)
     if labels is not None:
         labels.write(t, {name: getattr(result, name) for name in LABEL_LAYERS})
     cells = result.cells.assign(t=t)
     objects = result.objects.assign(t=t)
     return cells, objects, result.presence, result.bridge_table.assign(t=t)
+
+
+def analyse_frame(movie: Movie, t: int, params: Params,
+                  labels: LabelWriter | None = None) -> FrameTables:
+    """Read frame ``t`` and run the per-frame core; return its tables and presence map.
+
+    This is the plain (no dask) path: ``[analyse_frame(movie, t, params) for t in ...]``
+    gives the same tables as :func:`run_movie`. With ``labels``, the frame's label
+    images are written to the label store.
+    """
+    return _analyse(movie.frame(t), t, movie.scale, params, labels, movie.source)
+
+
+class _FrameReader:
+    """Array-like view of a Movie in canonical (T, C, Z, Y, X) order for dask.from_array."""
+
+    def __init__(self, movie: Movie):
+        self.movie = movie
+        self.shape = movie.shape
+        self.dtype = movie.dtype
+        self.ndim = 5
+
+    def __getitem__(self, index: tuple[slice, ...]) -> np.ndarray:
+        times = range(*index[0].indices(self.shape[0]))
+        return np.stack([self.movie.frame(t) for t in times])[(slice(None), *index[1:])]
+
+
+def movie_array(movie: Movie, frames_per_chunk: int = 1) -> da.Array:
+    """The movie as a lazy ``(T, C, Z, Y, X)`` dask array, chunked by whole frames.
+
+    Each chunk holds ``frames_per_chunk`` time points with all channels and planes, and
+    is read from the file only when a task needs it.
+    """
+    _, c, z, y, x = movie.shape
+    token = dask.base.tokenize(str(movie.source), id(movie) if movie.source is None else 0,
+                               movie.shape, str(movie.dtype), frames_per_chunk)
+    return da.from_array(_FrameReader(movie), chunks=(frames_per_chunk, c, z, y, x),
+                         asarray=False, name=f"movie-{token}",
+                         meta=np.empty((0,) * 5, dtype=movie.dtype))
+
+
+def _analyse_block(block: np.ndarray, scale: tuple[float, float, float], params: Params,
+                   labels: LabelWriter | None, source: Path | None,
+                   block_info: dict | None = None) -> np.ndarray:
+    """Run the per-frame core on each frame of one chunk; pack the tables in an object array."""
+    t0 = block_info[0]["array-location"][0][0]
+    out = np.empty((block.shape[0], 1, 1, 1, 1), dtype=object)
+    for i, frame in enumerate(block):
+        out[i, 0, 0, 0, 0] = _analyse(frame, t0 + i, scale, params, labels, source)
+    return out
+
+
+def _compute_frames(
+    movie: Movie, params: Params, scheduler: Any, workers: int | None,
+    frames_per_chunk: int, progress: Callable[[int, int], None] | None,
+    labels: LabelWriter | None,
+) -> list[FrameTables]:
+    """Run the per-frame core over the movie on ``scheduler``; tables in frame order."""
+    frames = movie_array(movie, frames_per_chunk)
+    tables = frames.map_blocks(
+        _analyse_block, movie.scale, params, labels, movie.source, dtype=object,
+        chunks=(frames.chunks[0], (1,), (1,), (1,), (1,)),
+        meta=np.empty((0,) * 5, dtype=object))
+    blocks = list(tables.to_delayed().ravel())
+    sizes = dict(zip((b.key for b in blocks), frames.chunks[0]))
+    n_frames, done = movie.shape[0], 0
+
+    def finished(key: Any) -> None:
+        nonlocal done
+        if key in sizes:
+            done += sizes[key]
+            if progress is not None:
+                progress(done, n_frames)
+
+    if _is_client(scheduler):
+        from distributed import as_completed
+
+        futures = scheduler.compute(blocks)
+        for future in as_completed(futures):
+            finished(future.key)
+        results = scheduler.gather(futures)
+    else:
+        class _Progress(Callback):
+            def _posttask(self, key, result, dsk, state, worker_id):
+                finished(key)
+
+        with _Progress(), threadpool_limits(limits=1):
+            results = dask.compute(*blocks, scheduler=scheduler, num_workers=workers)
+    return [table for block in results for table in block.ravel()]
+
+
+def _is_client(scheduler: Any) -> bool:
+    return type(scheduler).__name__ == "Client" and hasattr(scheduler, "gather")
 
 
 def _fingerprint(path: Path | None) -> dict:
@@ -79,12 +182,19 @@ def run_movie(
     movie: Movie,
     params: Params,
     *,
-    scheduler: str = "threads",
+    scheduler: Any = "threads",
     workers: int | None = None,
     progress: Callable[[int, int], None] | None = None,
     labels: LabelWriter | None = None,
+    frames_per_chunk: int = 1,
 ) -> Results:
     """Detect transfer events in a movie.
+
+    The movie is read as a dask array of whole-frame chunks (:func:`movie_array`); one
+    task per chunk reads it and runs the per-frame core, writing label images to
+    ``labels`` and returning only small tables, so peak memory does not grow with the
+    number of frames. Tables are put in frame order before tracking, so the result is
+    the same whatever the scheduler, worker count or chunking.
 
     Parameters
     ----------
@@ -92,15 +202,17 @@ def run_movie(
         Lazily read movie (see :func:`mtrack.io.open_movie`).
     params : Params
         Resolved parameters (channel roles already checked against the movie).
-    scheduler : {"threads", "processes", "synchronous"}
-        dask scheduler for the per-frame stage.
+    scheduler : {"threads", "processes", "synchronous"} or distributed.Client
+        Where the per-frame tasks run.
     workers : int, optional
-        Number of parallel workers (dask default when None).
+        Number of parallel workers for the local schedulers (dask default when None).
     progress : callable(done, total), optional
         Called as frames complete.
     labels : LabelWriter, optional
         Where to stream recipient, donor-object and bridge label images (see
         :func:`mtrack.results.create_label_store`).
+    frames_per_chunk : int
+        Time points per dask chunk (and task).
 
     Returns
     -------
@@ -108,14 +220,8 @@ def run_movie(
     """
     started = time.perf_counter()
     n_frames = movie.shape[0]
-    tasks = [dask.delayed(analyse_frame)(movie, t, params, labels) for t in range(n_frames)]
-    per_frame: list[tuple[pd.DataFrame, pd.DataFrame, np.ndarray, pd.DataFrame]] = []
-    batch = max(1, workers or 2) * 4
-    for start in range(0, n_frames, batch):
-        chunk = tasks[start:start + batch]
-        per_frame.extend(dask.compute(*chunk, scheduler=scheduler, num_workers=workers))
-        if progress is not None:
-            progress(min(start + batch, n_frames), n_frames)
+    per_frame = _compute_frames(movie, params, scheduler, workers, frames_per_chunk, progress,
+                                labels)
     frame_s = time.perf_counter() - started
 
     cells = pd.concat([f[0] for f in per_frame], ignore_index=True)
@@ -139,6 +245,8 @@ def run_movie(
         "scale_zyx_um": list(movie.scale),
         "frame_interval_s": movie.frame_interval,
         "calibration": dict(movie.calibration),
+        "scheduler": scheduler if isinstance(scheduler, str) else "distributed",
+        "workers": workers,
         "channel_names": list(movie.channel_names),
         "timings_s": {
             "frames": round(frame_s, 3),
@@ -148,9 +256,60 @@ def run_movie(
         "counts": {
             "frames": n_frames,
             "recipient_tracks": int(cells["track_id"].nunique()) if len(cells) else 0,
-            "events": int(len(events)),
+            "events": len(events),
             "bridges": int(bridges["bridge_id"].nunique()) if len(bridges) else 0,
         },
     }
     return Results(events, cells[CELL_CSV_COLUMNS], objects, params, run,
                    bridges=bridges[BRIDGE_CSV_COLUMNS])
+
+
+def analyse_movie(
+    path: str | Path,
+    out: str | Path,
+    params: Params,
+    *,
+    axes: str | None = None,
+    scheduler: Any = "threads",
+    workers: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    overwrite: bool = False,
+    frames_per_chunk: int = 1,
+) -> Results:
+    """Analyse one movie file into a results folder.
+
+    Opens the movie with the calibration overrides of ``params.input``, checks the
+    channel roles and the pixel data, runs :func:`run_movie` with the label stacks
+    streaming into a hidden staging folder beside ``out``, and renames that folder to
+    ``out`` only when every table is written. On any failure (or interruption) the
+    staging folder is removed and an existing ``out`` is untouched.
+
+    Raises
+    ------
+    MovieError, ParamsError, OutputError
+        Bad movie, channel roles or output location (one-line messages).
+    """
+    check_output(out, overwrite)
+    roles = params.input
+    movie = open_movie(path, pixel_size_um=roles.pixel_size_um, z_step_um=roles.z_step_um,
+                       frame_interval_s=roles.frame_interval_s, axes=axes)
+    try:
+        check_roles(movie, roles.mito_channel, roles.membrane_channel, roles.nuclei_channel)
+        problems = inspect_movie(movie)
+        if problems:
+            raise MovieError(f"{path}: {problems[0]}")
+        staging = stage_output(out, overwrite=overwrite)
+        try:
+            n_t, _, n_z, n_y, n_x = movie.shape
+            labels = create_label_store(staging / "labels.zarr", (n_t, n_z, n_y, n_x),
+                                        movie.scale)
+            results = run_movie(movie, params, scheduler=scheduler, workers=workers,
+                                progress=progress, labels=labels,
+                                frames_per_chunk=frames_per_chunk)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        save_results(results, out, overwrite=overwrite, staging=staging)
+    finally:
+        movie.close()
+    return results

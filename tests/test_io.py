@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import math
 import pickle
+import shutil
 import tracemalloc
 import warnings
 from pathlib import Path
@@ -11,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tifffile
+import zarr
 
 from mtrack.io import (
     CalibrationWarning,
@@ -21,6 +24,7 @@ from mtrack.io import (
     movie_from_array,
     open_movie,
     write_movie_tiff,
+    write_movie_zarr,
 )
 
 REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata"
@@ -525,6 +529,326 @@ def test_inspect_names_the_file(tmp_path):
     write_movie_tiff(path, np.zeros((2, 2, 1, 8, 9), np.uint16), scale=(1, 1, 1),
                      frame_interval=1, channel_names=("a", "b"))
     assert inspect_movie(open_movie(path)) == [f"{path}: the movie is all zero"]
+
+
+# --- OME-Zarr (NGFF) ---------------------------------------------------------------------------
+
+def _write_ngff(path, image, axes="tczyx", scale=None, units=None, *, chunks=None, zarr_format=2,
+                labels=None, levels=1, ms_scale=None):
+    """Write an OME-Zarr by hand with zarr (NGFF 0.4 in zarr v2, NGFF 0.5 in zarr v3)."""
+    group = zarr.open_group(str(path), mode="w", zarr_format=zarr_format)
+    datasets = []
+    for level in range(levels):  # level k halves y and x
+        data = image[(slice(None),) * (image.ndim - 2) + (slice(None, None, 2 ** level),) * 2]
+        group.create_array(str(level), data=np.ascontiguousarray(data),
+                           chunks=chunks if level == 0 and chunks else data.shape)
+        dataset = {"path": str(level)}
+        if scale is not None:
+            factors = [2 ** level if a in "yx" else 1 for a in axes]
+            dataset["coordinateTransformations"] = [
+                {"type": "scale", "scale": [s * f for s, f in zip(scale, factors)]},
+                {"type": "translation", "translation": [0.0] * len(axes)}]
+        datasets.append(dataset)
+    units = units or {}
+    multiscale = {"version": "0.4" if zarr_format == 2 else "0.5", "datasets": datasets,
+                  "axes": [{"name": a, **({"unit": units[a]} if a in units else {})}
+                           for a in axes]}
+    if ms_scale is not None:
+        multiscale["coordinateTransformations"] = [{"type": "scale", "scale": ms_scale}]
+    attrs = {"multiscales": [multiscale]}
+    if labels:
+        attrs["omero"] = {"channels": [{"label": n, "color": "FFFFFF"} for n in labels]}
+    group.attrs.update(attrs if zarr_format == 2 else {"ome": {"version": "0.5", **attrs}})
+    return path
+
+
+@pytest.mark.parametrize("shape, scale", [
+    ((4, 2, 1, 20, 24), (1.0, 0.2, 0.2)),       # 2D + t
+    ((3, 2, 5, 16, 18), (0.5, 0.2, 0.25)),      # 3D + t, anisotropic, y != x
+    ((1, 3, 1, 10, 12), (1.0, 0.1, 0.1)),       # single frame, three channels
+])
+def test_zarr_round_trip(tmp_path, no_warnings, shape, scale):
+    image = _image(shape)
+    names = tuple(f"ch{i}" for i in range(shape[1]))
+    path = tmp_path / "movie.ome.zarr"
+    write_movie_zarr(path, image, scale=scale, frame_interval=2.5, channel_names=names)
+    assert [p.name for p in tmp_path.iterdir()] == ["movie.ome.zarr"]  # no temporary left
+    movie = open_movie(path)
+    assert movie.source == path and movie.axes == "TCZYX"
+    assert isinstance(movie.data, zarr.Array)  # lazy: nothing read yet
+    _frames_equal(movie, image)
+    assert movie.scale == pytest.approx(scale)
+    assert movie.frame_interval == pytest.approx(2.5)
+    assert movie.channel_names == names
+    assert movie.calibration == dict.fromkeys(KEYS, "metadata")
+    assert inspect_movie(movie) == []
+    stored = zarr.open_group(str(path), mode="r")
+    assert stored.metadata.zarr_format == 2
+    assert stored["0"].chunks == (1, *shape[1:])
+    zarray = json.loads((path / "0" / ".zarray").read_text())
+    assert zarray["dimension_separator"] == "/" and zarray["compressor"]["cname"] == "zstd"
+    ngff = stored.attrs["multiscales"][0]
+    assert ngff["version"] == "0.4" and [a["name"] for a in ngff["axes"]] == list("tczyx")
+    assert ngff["axes"][0]["unit"] == "second" and ngff["axes"][4]["unit"] == "micrometer"
+    assert stored.attrs["omero"]["channels"][1]["window"]["end"] == image[:, 1].max()
+    movie.close()
+    np.testing.assert_array_equal(movie.frame(0), image[0])  # close() does not break reading
+
+
+def test_zarr_frame_function_and_dtypes(tmp_path, no_warnings):
+    image = _image((7, 2, 2, 8, 9)).astype(np.float32) / 7
+    calls = []
+
+    def frame(t):
+        calls.append(t)
+        return image[t].astype(np.float64)  # stored as the dtype asked for
+
+    path = tmp_path / "f.zarr"
+    write_movie_zarr(path, frame, shape=image.shape, dtype=np.float32, scale=(1, 0.3, 0.3),
+                     frame_interval=4, chunks_t=3)
+    assert calls == list(range(7))  # each frame generated once, in order
+    movie = open_movie(path)
+    _frames_equal(movie, image)
+    assert movie.channel_names == ("C0", "C1") and movie.data.chunks == (3, 2, 2, 8, 9)
+    assert sorted(p.name for p in (path / "0").iterdir() if p.is_dir()) == ["0", "1", "2"]
+    bools = tmp_path / "b.zarr"
+    write_movie_zarr(bools, image > 100, scale=(1, 1, 1), frame_interval=1)
+    _frames_equal(open_movie(bools), image > 100)
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"scale": (1, 1)}, {"scale": (1, 0, 1)}, {"channel_names": ("a",)}, {"frame_interval": -1},
+    {"chunks_t": 0}, {"shape": (3, 2, 1, 8, 8)}, {"image": np.zeros((2, 2, 8, 9), np.uint16)},
+    {"image": np.full((2, 2, 1, 8, 9), 70000), "dtype": np.uint16}, {"image": lambda t: np.zeros((2, 1, 8, 9))},
+    {"image": lambda t: np.zeros((2, 1, 8, 8)), "shape": (2, 2, 1, 8, 9), "dtype": np.uint16},
+])
+def test_zarr_write_rejects_bad_arguments(tmp_path, kwargs):
+    args = {"image": _image((2, 2, 1, 8, 9)), "scale": (1, 1, 1), "frame_interval": 1,
+            "channel_names": ("a", "b"), **kwargs}
+    path = tmp_path / "bad.zarr"
+    with pytest.raises(MovieError) as excinfo:
+        write_movie_zarr(path, args.pop("image"), **args)
+    _assert_one_line(excinfo, path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_zarr_write_refuses_to_overwrite_and_is_atomic(tmp_path):
+    path = tmp_path / "m.ome.zarr"
+    first, second = _image((3, 2, 1, 8, 9)), _image((3, 2, 1, 8, 9), seed=1)
+    write_movie_zarr(path, first, scale=(1, 1, 1), frame_interval=1)
+    with pytest.raises(MovieError) as excinfo:
+        write_movie_zarr(path, second, scale=(1, 1, 1), frame_interval=1)
+    assert "overwrite" in _assert_one_line(excinfo, path)
+
+    def failing(t):
+        if t == 2:
+            raise RuntimeError("camera unplugged")
+        return second[t]
+
+    with pytest.raises(MovieError) as excinfo:
+        write_movie_zarr(path, failing, shape=second.shape, dtype=np.uint16, scale=(1, 1, 1),
+                         frame_interval=1, overwrite=True)
+    assert "camera unplugged" in _assert_one_line(excinfo, path)
+    assert [p.name for p in tmp_path.iterdir()] == ["m.ome.zarr"]
+    _frames_equal(open_movie(path), first)  # the old movie is intact
+    write_movie_zarr(path, second, scale=(1, 1, 1), frame_interval=1, overwrite=True)
+    assert [p.name for p in tmp_path.iterdir()] == ["m.ome.zarr"]
+    _frames_equal(open_movie(path), second)
+
+
+def test_zarr_chunkings_and_formats_give_identical_frames(tmp_path, no_warnings):
+    image = _image((6, 2, 3, 16, 10))
+    kwargs = {"scale": (0.5, 0.2, 0.2), "frame_interval": 2, "channel_names": ("a", "b")}
+    write_movie_zarr(tmp_path / "t1.zarr", image, chunks_t=1, **kwargs)
+    write_movie_zarr(tmp_path / "t3.zarr", image, chunks_t=4, **kwargs)  # 4 + a partial 2
+    units = {"t": "second", "z": "micrometer", "y": "micrometer", "x": "micrometer"}
+    for fmt in (2, 3):  # NGFF 0.4 and 0.5, chunked in space rather than in time
+        _write_ngff(tmp_path / f"v{fmt}.zarr", image, scale=(2, 1, 0.5, 0.2, 0.2), units=units,
+                    chunks=(2, 1, 2, 5, 4), zarr_format=fmt, labels=("a", "b"))
+    for name in ("t1", "t3", "v2", "v3"):
+        movie = open_movie(tmp_path / f"{name}.zarr")
+        _frames_equal(movie, image)
+        assert movie.scale == pytest.approx(kwargs["scale"]) and movie.frame_interval == 2
+        assert movie.channel_names == ("a", "b")
+    assert open_movie(tmp_path / "v3.zarr").data.metadata.zarr_format == 3
+
+
+def test_zarr_2d_axes_any_order_highest_resolution(tmp_path, no_warnings):
+    tcyx = _image((4, 2, 16, 18))
+    path = _write_ngff(tmp_path / "twod.ome.zarr", np.transpose(tcyx, (1, 0, 2, 3)), axes="ctyx",
+                       scale=(1, 3, 0.25, 0.2), levels=2, ms_scale=(1, 2, 1, 1),
+                       units={"t": "second", "y": "micrometer", "x": "micrometer"})
+    movie = open_movie(path)  # no z axis: no z step needed, no warning
+    assert movie.axes == "CTYX" and movie.shape == (4, 2, 1, 16, 18) and not movie.is_3d
+    _frames_equal(movie, tcyx[:, :, None])
+    assert movie.scale[1:] == pytest.approx((0.25, 0.2))
+    assert movie.frame_interval == pytest.approx(6)  # dataset scale x multiscales scale
+    assert movie.calibration["z_step"] == "assumed"
+
+
+@pytest.mark.parametrize("space, um, time, s", [
+    ("nanometer", 1e-3, "millisecond", 1e-3), ("millimeter", 1e3, "minute", 60.0),
+    ("micrometer", 1.0, "second", 1.0), ("µm", 1.0, "s", 1.0),
+])
+def test_zarr_units_are_converted(tmp_path, no_warnings, space, um, time, s):
+    path = _write_ngff(tmp_path / "u.zarr", _image((3, 2, 2, 8, 9)),
+                       scale=(5 / s, 1, 0.4 / um, 0.2 / um, 0.25 / um),
+                       units={"t": time, "z": space, "y": space, "x": space})
+    movie = open_movie(path)
+    assert movie.scale == pytest.approx((0.4, 0.2, 0.25))
+    assert movie.frame_interval == pytest.approx(5)
+    assert movie.calibration == dict.fromkeys(KEYS, "metadata")
+
+
+def test_zarr_missing_scale_warns_overrides_win(tmp_path):
+    image = _image((3, 2, 2, 8, 9))
+    bare = _write_ngff(tmp_path / "bare.zarr", image)
+    with pytest.warns(CalibrationWarning) as record:
+        movie = open_movie(bare)
+    assert len(record) == 3 and all(str(r.message).startswith(str(bare)) for r in record)
+    assert movie.calibration == dict.fromkeys(KEYS, "assumed") and movie.scale == (1, 1, 1)
+    unitless = _write_ngff(tmp_path / "unitless.zarr", image, scale=(2, 1, 0.5, 0.2, 0.2))
+    with pytest.warns(CalibrationWarning, match="no unit"):
+        open_movie(unitless)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CalibrationWarning)
+        movie = open_movie(unitless, pixel_size_um=0.1, z_step_um=0.3, frame_interval_s=7)
+    assert movie.scale == (0.3, 0.1, 0.1) and movie.frame_interval == 7
+    assert movie.calibration == dict.fromkeys(KEYS, "override")
+    odd = _write_ngff(tmp_path / "odd.zarr", image, scale=(2, 1, 0.5, 0.2, 0.2),
+                      units=dict.fromkeys("tzyx", "parsec"))
+    with pytest.warns(CalibrationWarning, match="unknown unit 'parsec'"):
+        open_movie(odd)
+    absurd = _write_ngff(tmp_path / "absurd.zarr", image, scale=(2, 1, 0.5, 500, 500),
+                         units=dict.fromkeys("zyx", "millimeter"))
+    with pytest.raises(MovieError, match="absurd"):
+        open_movie(absurd, frame_interval_s=1)
+
+
+def _corrupt(path, how):
+    """Break an OME-Zarr written by write_movie_zarr in one of several ways."""
+    attrs = path / ".zattrs"
+    meta = json.loads(attrs.read_text())
+    if how == "no multiscales":
+        attrs.write_text(json.dumps({"omero": meta["omero"]}))
+    elif how == "unknown axis":
+        meta["multiscales"][0]["axes"][1]["name"] = "angle"
+        attrs.write_text(json.dumps(meta))
+    elif how == "missing dataset":
+        shutil.rmtree(path / "0")
+    elif how == "scale length":
+        meta["multiscales"][0]["datasets"][0]["coordinateTransformations"][0]["scale"] = [1, 2]
+        attrs.write_text(json.dumps(meta))
+    elif how == "no datasets":
+        del meta["multiscales"][0]["datasets"]
+        attrs.write_text(json.dumps(meta))
+    elif how == "bad json":
+        attrs.write_text("{not json")
+    elif how == "no zarr metadata":
+        for name in (".zattrs", ".zgroup"):
+            (path / name).unlink()
+
+
+@pytest.mark.parametrize("how, words", [
+    ("no multiscales", "multiscales"), ("unknown axis", "unknown axis name 'angle'"),
+    ("missing dataset", "dataset '0'"), ("scale length", "does not match"),
+    ("no datasets", "malformed"), ("bad json", "zarr"), ("no zarr metadata", "zarr"),
+])
+def test_zarr_errors_name_the_folder(tmp_path, how, words):
+    path = tmp_path / "broken.ome.zarr"
+    write_movie_zarr(path, _image((2, 2, 1, 8, 9)), scale=(1, 1, 1), frame_interval=1)
+    _corrupt(path, how)
+    with pytest.raises(MovieError) as excinfo:
+        open_movie(path)
+    assert words in _assert_one_line(excinfo, path)
+
+
+def test_zarr_missing_and_non_zarr_folders(tmp_path):
+    missing = tmp_path / "nope.ome.zarr"
+    with pytest.raises(MovieError) as excinfo:
+        open_movie(missing)
+    assert "not found" in _assert_one_line(excinfo, missing)
+    plain = tmp_path / "folder"
+    (plain / "sub").mkdir(parents=True)
+    with pytest.raises(MovieError) as excinfo:
+        open_movie(plain)
+    assert "folder" in _assert_one_line(excinfo, plain)
+    empty = tmp_path / "empty.zarr"
+    empty.mkdir()
+    with pytest.raises(MovieError) as excinfo:
+        open_movie(empty)
+    assert "zarr" in _assert_one_line(excinfo, empty)
+
+
+def test_zarr_plain_array_needs_axes(tmp_path):
+    image = _image((3, 2, 8, 9))
+    path = tmp_path / "plain.zarr"
+    zarr.save_array(str(path), image, zarr_format=2)
+    with pytest.raises(MovieError) as excinfo:
+        open_movie(path)
+    message = _assert_one_line(excinfo, path)
+    assert "axes are unknown" in message and "--axes" in message
+    with pytest.warns(CalibrationWarning):
+        movie = open_movie(path, axes="TCYX")
+    _frames_equal(movie, image[:, :, None])
+    with pytest.raises(MovieError) as excinfo:
+        open_movie(path, axes="TCZYX")
+    _assert_one_line(excinfo, path)
+    renamed = _write_ngff(tmp_path / "renamed.zarr", image, axes=["angle", "c", "y", "x"])
+    with pytest.warns(CalibrationWarning):  # axes= also names axes mtrack does not know
+        assert open_movie(renamed, axes="TCYX").shape == (3, 2, 1, 8, 9)
+
+
+def test_zarr_frame_reads_only_its_chunk_and_errors_name_the_frame(tmp_path):
+    image = _image((5, 2, 2, 8, 9))
+    path = tmp_path / "m.ome.zarr"
+    write_movie_zarr(path, image, scale=(1, 1, 1), frame_interval=1)
+    movie = open_movie(path)
+    assert isinstance(movie.data, zarr.Array) and not isinstance(movie.data, np.ndarray)
+    chunks = sorted((path / "0").glob("[0-9]*/0/0/0/0"))
+    assert len(chunks) == 5  # one chunk per time point with all channels
+    for t, chunk in enumerate(chunks):
+        if t != 3:
+            chunk.write_bytes(b"\xff" * 64)  # every chunk but frame 3's is now garbage
+    np.testing.assert_array_equal(movie.frame(3), image[3])  # read frame 3's chunk only
+    with pytest.raises(MovieError) as excinfo:
+        movie.frame(1)
+    assert "frame 1" in _assert_one_line(excinfo, path)
+    with pytest.raises(MovieError) as excinfo:
+        movie.frame(5)
+    assert "out of range" in _assert_one_line(excinfo, path)
+
+
+def test_zarr_write_and_inspect_with_flat_memory(tmp_path):
+    base = _image((2, 1, 128, 128))
+    path, full_nbytes = tmp_path / "long.zarr", 40 * base.nbytes
+    tracemalloc.start()
+    try:
+        write_movie_zarr(path, lambda t: base + t, shape=(40, *base.shape), dtype=np.uint16,
+                         scale=(1, 1, 1), frame_interval=1)
+        _, write_peak = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        assert inspect_movie(open_movie(path)) == []
+        _, read_peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert max(write_peak, read_peak) < full_nbytes / 5, (write_peak, read_peak, full_nbytes)
+    np.testing.assert_array_equal(open_movie(path).frame(39), base + 39)
+
+
+def test_zarr_movie_pickles_and_reopens_lazily(tmp_path, monkeypatch):
+    image = _image((3, 2, 1, 8, 9))
+    monkeypatch.chdir(tmp_path)
+    write_movie_zarr("m.zarr", image, scale=(1, 0.2, 0.2), frame_interval=1,
+                     channel_names=("a", "b"))
+    with open_movie("m.zarr") as movie:  # a relative path
+        blob = pickle.dumps(movie)
+    assert len(blob) < 20_000  # the array's location, not its pixels
+    monkeypatch.chdir(tmp_path.parent)  # a worker with another working directory
+    clone = pickle.loads(blob)
+    assert isinstance(clone.data, zarr.Array)
+    assert clone.scale == movie.scale and clone.channel_names == ("a", "b")
+    _frames_equal(clone, image)
 
 
 # --- real images (../shared/realdata, read-only) -------------------------------------------------
