@@ -79,9 +79,12 @@ class _FrameReader:
         self.dtype = movie.dtype
         self.ndim = 5
 
-    def __getitem__(self, index: tuple[slice, ...]) -> np.ndarray:
-        times = range(*index[0].indices(self.shape[0]))
-        return np.stack([self.movie.frame(t) for t in times])[(slice(None), *index[1:])]
+    def __getitem__(self, index: tuple[int | slice, ...]) -> np.ndarray:
+        first = index[0]
+        if isinstance(first, slice):
+            times = range(*first.indices(self.shape[0]))
+            return np.stack([self.movie.frame(t) for t in times])[(slice(None), *index[1:])]
+        return self.movie.frame(first)[tuple(index[1:])]
 
 
 def movie_array(movie: Movie, frames_per_chunk: int = 1) -> da.Array:
@@ -306,10 +309,10 @@ def analyse_movie(
             results = run_movie(movie, params, scheduler=scheduler, workers=workers,
                                 progress=progress, labels=labels,
                                 frames_per_chunk=frames_per_chunk)
+            save_results(results, out, overwrite=overwrite, staging=staging)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
-        save_results(results, out, overwrite=overwrite, staging=staging)
     finally:
         movie.close()
     return results

@@ -19,7 +19,7 @@ from typing import Any
 __all__ = ["LOCAL_SCHEDULERS", "SchedulerError", "open_scheduler"]
 
 LOCAL_SCHEDULERS = ("threads", "processes", "synchronous")
-_ADDRESS = re.compile(r"^(?:[a-z]+://)?[\w.\-\[\]:]+:\d+$")
+_ADDRESS = re.compile(r"^(?:[a-z]+://\S+|[\w.\-\[\]:]+:\d+)$")  # tcp://h:p, inproc://.., h:p
 
 
 class SchedulerError(ValueError):
