@@ -33,7 +33,8 @@ memory
     file size, the wall time and the output/input size ratio of each run.
 speedup
     Wall time of ``run_movie`` for 1, 2, 4, 8, 16 ... workers (up to ``--workers``, default
-    all cores), schedulers ``threads`` and ``processes``, on a movie with at least 4 frames
+    all cores), schedulers ``threads``, ``processes`` and ``distributed`` (a LocalCluster of
+    single-threaded worker processes, started before timing; ``--schedulers``), on a movie with at least 4 frames
     per worker (2 with ``--quick``); speed-up = time(1 worker) / time(N workers), for the
     whole call and for the frame stage alone (``run.json`` timing). Goal on a 2-core
     machine: at least 1.7x from 1 to 2 workers.
@@ -100,6 +101,7 @@ from mtrack.io import Movie, open_movie, write_movie_tiff
 from mtrack.params import Params, load_params
 from mtrack.pipeline import analyse_frame, run_movie
 from mtrack.results import LABEL_LAYERS, LabelWriter, create_label_store
+from mtrack.scheduler import open_scheduler
 from mtrack.segment import segment_recipients
 from mtrack.simulate import simulate_movie
 from mtrack.track import track_bridges, track_recipients
@@ -634,7 +636,7 @@ def worker_counts(maximum: int) -> list[int]:
 
 
 def section_speedup(ctx: dict, ndim: int) -> tuple[dict, str]:
-    """Speed-up of run_movie from 1 to N workers, threads and processes."""
+    """Speed-up of run_movie from 1 to N workers, per scheduler (threads, processes, distributed)."""
     args, movies, params, scratch = ctx["args"], ctx["movies"], ctx["params"][ndim], ctx["tmp"]
     shape = ctx["shapes"][ndim][0]
     counts = worker_counts(args.workers)
@@ -644,19 +646,21 @@ def section_speedup(ctx: dict, ndim: int) -> tuple[dict, str]:
     data: dict = {"shape_zyx": list(shape), "frames": frames, "voxels": voxels(movie),
                   "schedulers": {}}
     rows = []
-    for scheduler in ("threads", "processes"):
+    for name in args.schedulers.split(","):
         timing = {}
         for w in counts:
             frame_stage = []
+            # a distributed cluster is started before the clock starts, as a user's would be
+            with open_scheduler(name, w) as scheduler:
 
-            def once(w: int = w, scheduler: str = scheduler,
-                     frame_stage: list = frame_stage) -> None:
-                res = run_movie(movie, params, scheduler=scheduler, workers=w,
-                                labels=label_store(scratch, movie, "speedup_labels.zarr"))
-                frame_stage.append(res.run["timings_s"]["frames"])
+                def once(w: int = w, scheduler=scheduler, frame_stage: list = frame_stage) -> None:
+                    res = run_movie(movie, params, scheduler=scheduler, workers=w,
+                                    labels=label_store(scratch, movie, "speedup_labels.zarr"))
+                    frame_stage.append(res.run["timings_s"]["frames"])
 
-            total = best_of(once, args.repeats)
+                total = best_of(once, args.repeats)
             timing[w] = {"total_s": total, "frames_s": min(frame_stage)}
+        scheduler = name
         data["schedulers"][scheduler] = {str(w): t for w, t in timing.items()}
         one = timing[1]
         for w in counts:
@@ -764,6 +768,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="frames of the base movies (default 20 in 2D, 12 in 3D; quick 8, 4)")
     parser.add_argument("--repeats", type=int, help="timing repeats, best kept (default 3; "
                         "1 quick)")
+    parser.add_argument("--schedulers", default="threads,processes,distributed",
+                        help="schedulers of the speedup section (comma-separated)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test")
     parser.add_argument("--json", type=Path, help="also save every figure here")

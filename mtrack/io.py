@@ -28,8 +28,8 @@ import tifffile
 import zarr
 from numcodecs import Blosc
 
-__all__ = ["CalibrationWarning", "Movie", "MovieError", "check_roles", "inspect_movie",
-           "movie_from_array", "open_movie", "write_movie_tiff", "write_movie_zarr"]
+__all__ = ["CalibrationWarning", "Movie", "MovieError", "check_roles", "frame_ranges",
+           "inspect_movie", "movie_from_array", "movie_problems", "open_movie", "write_movie_tiff", "write_movie_zarr"]
 
 TIFF_SUFFIXES = (".tif", ".tiff", ".btf", ".tf2", ".tf8")
 _TIFF_MAGIC = (b"II*\0", b"MM\0*", b"II+\0", b"MM\0+")
@@ -579,34 +579,30 @@ def check_roles(movie: Movie, mito_channel: int, membrane_channel: int,
                                    + ", ".join(f"{r}={c}" for r, c in roles.items()))
 
 
-def inspect_movie(movie: Movie) -> list[str]:
-    """Scan a movie frame by frame and list its problems, one line each.
+def frame_ranges(frame: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Per-channel finite minimum and maximum of one ``(C, Z, Y, X)`` frame.
 
-    Parameters
-    ----------
-    movie : Movie
-        The movie; one frame at a time is read.
-
-    Returns
-    -------
-    list of str
-        NaN/inf values (with frames), an all-zero or constant movie, constant (empty)
-        channels, frames in which a channel is constant (dropped frames); [] if none.
+    Returns ``(lo, hi, nonfinite)``: arrays of length C (``inf``/``-inf`` for a channel
+    with no finite value) and whether the frame holds NaN or infinite values. The
+    pipeline gathers these per frame so that :func:`movie_problems` needs no extra pass.
     """
-    where, (n_t, n_c) = _where(movie.source), movie.shape[:2]
-    lo, hi = np.full(n_c, np.inf), np.full(n_c, -np.inf)
-    nonfinite, flat = [], [[] for _ in range(n_c)]
-    for t in range(n_t):
-        rows = list(movie.frame(t).reshape(n_c, -1))
-        if rows[0].dtype.kind in "fc" and not all(np.isfinite(r).all() for r in rows):
-            nonfinite.append(t)
-            rows = [r[np.isfinite(r)] for r in rows]
-        for c, row in enumerate(rows):
-            if row.size:
-                mn, mx = float(row.min()), float(row.max())
-                lo[c], hi[c] = min(lo[c], mn), max(hi[c], mx)
-                if mn == mx:
-                    flat[c].append(t)
+    rows = list(np.asarray(frame).reshape(frame.shape[0], -1))
+    nonfinite = rows[0].dtype.kind in "fc" and not all(np.isfinite(r).all() for r in rows)
+    if nonfinite:
+        rows = [r[np.isfinite(r)] for r in rows]
+    lo = np.array([float(r.min()) if r.size else np.inf for r in rows])
+    hi = np.array([float(r.max()) if r.size else -np.inf for r in rows])
+    return lo, hi, bool(nonfinite)
+
+
+def movie_problems(movie: Movie, ranges: Sequence[tuple[np.ndarray, np.ndarray, bool]]
+                   ) -> list[str]:
+    """List a movie's pixel-data problems from its per-frame :func:`frame_ranges`."""
+    where = _where(movie.source)
+    lo = np.min([r[0] for r in ranges], axis=0)
+    hi = np.max([r[1] for r in ranges], axis=0)
+    nonfinite = [t for t, r in enumerate(ranges) if r[2]]
+    flat = [[t for t, r in enumerate(ranges) if r[0][c] == r[1][c]] for c in range(len(lo))]
 
     def frames(ts: list[int]) -> str:
         return ", ".join(map(str, ts[:10])) + (f" and {len(ts) - 10} more" if len(ts) > 10 else "")
@@ -628,6 +624,23 @@ def inspect_movie(movie: Movie) -> list[str]:
             problems.append(f"{where}: channel {c} ({name}) is constant in frame(s) "
                             f"{frames(flat[c])}")
     return problems
+
+
+def inspect_movie(movie: Movie) -> list[str]:
+    """Scan a movie frame by frame and list its problems, one line each.
+
+    Parameters
+    ----------
+    movie : Movie
+        The movie; one frame at a time is read.
+
+    Returns
+    -------
+    list of str
+        NaN/inf values (with frames), an all-zero or constant movie, constant (empty)
+        channels, frames in which a channel is constant (dropped frames); [] if none.
+    """
+    return movie_problems(movie, [frame_ranges(movie.frame(t)) for t in range(movie.shape[0])])
 
 
 def write_movie_tiff(path: str | os.PathLike, image: Any, *, scale: Sequence[float],

@@ -27,7 +27,7 @@ from threadpoolctl import threadpool_limits
 from . import __version__
 from .events import assign_routes, call_events, mark_positive
 from .frame import process_frame
-from .io import Movie, MovieError, check_roles, inspect_movie, open_movie
+from .io import Movie, MovieError, check_roles, frame_ranges, movie_problems, open_movie
 from .params import Params
 from .results import (
     BRIDGE_CSV_COLUMNS,
@@ -44,19 +44,20 @@ from .track import track_bridges, track_recipients
 
 __all__ = ["analyse_frame", "analyse_movie", "movie_array", "run_movie"]
 
-FrameTables = tuple[pd.DataFrame, pd.DataFrame, np.ndarray, pd.DataFrame]
+FrameTables = tuple[pd.DataFrame, pd.DataFrame, np.ndarray, pd.DataFrame, tuple]
 
 
 def _analyse(frame: np.ndarray, t: int, scale: tuple[float, float, float], params: Params,
              labels: LabelWriter | None, source: Path | None) -> FrameTables:
-    if np.issubdtype(frame.dtype, np.floating) and not np.all(np.isfinite(frame)):
+    ranges = frame_ranges(frame)  # for the movie-wide checks, without a second pass
+    if ranges[2]:
         raise MovieError(f"{source or 'array'}: frame {t} contains NaN or infinite values")
     result = process_frame(frame, scale, params)
     if labels is not None:
         labels.write(t, {name: getattr(result, name) for name in LABEL_LAYERS})
     cells = result.cells.assign(t=t)
     objects = result.objects.assign(t=t)
-    return cells, objects, result.presence, result.bridge_table.assign(t=t)
+    return cells, objects, result.presence, result.bridge_table.assign(t=t), ranges
 
 
 def analyse_frame(movie: Movie, t: int, params: Params,
@@ -225,6 +226,9 @@ def run_movie(
     n_frames = movie.shape[0]
     per_frame = _compute_frames(movie, params, scheduler, workers, frames_per_chunk, progress,
                                 labels)
+    problems = movie_problems(movie, [f[4] for f in per_frame])
+    if problems:  # an empty or constant movie (or channel, or dropped frames)
+        raise MovieError(problems[0])
     frame_s = time.perf_counter() - started
 
     cells = pd.concat([f[0] for f in per_frame], ignore_index=True)
@@ -282,7 +286,7 @@ def analyse_movie(
     """Analyse one movie file into a results folder.
 
     Opens the movie with the calibration overrides of ``params.input``, checks the
-    channel roles and the pixel data, runs :func:`run_movie` with the label stacks
+    channel roles, runs :func:`run_movie` with the label stacks
     streaming into a hidden staging folder beside ``out``, and renames that folder to
     ``out`` only when every table is written. On any failure (or interruption) the
     staging folder is removed and an existing ``out`` is untouched.
@@ -298,9 +302,6 @@ def analyse_movie(
                        frame_interval_s=roles.frame_interval_s, axes=axes)
     try:
         check_roles(movie, roles.mito_channel, roles.membrane_channel, roles.nuclei_channel)
-        problems = inspect_movie(movie)
-        if problems:
-            raise MovieError(f"{path}: {problems[0]}")
         staging = stage_output(out, overwrite=overwrite)
         try:
             n_t, _, n_z, n_y, n_x = movie.shape
