@@ -50,26 +50,41 @@ def score_events(
     Parameters
     ----------
     called : DataFrame
-        ``events.csv`` rows (``t, z, y, x, route`` and optionally ``status``); rows
-        with status ``rejected`` are ignored.
+        ``events.csv`` rows (``t, z, y, x, route`` and optionally ``status``). Against
+        a review, rows with status ``added`` are not calls (rejected ones are the
+        tool's false calls); against simulated truth, ``rejected`` rows are ignored.
     truth : DataFrame
         Either a simulator ``truth.csv`` (``kind`` column: ``transfer`` rows are
         events, ``decoy`` rows must not be called) or a reviewed ``events.csv``
-        (``status`` accepted/added/auto are events, rejected are not).
+        (``status`` accepted/added are events, rejected are not; calls at events still
+        ``auto``, i.e. not reviewed, are left out and counted as ``unreviewed``). So a
+        reviewed ``events.csv`` scored against itself gives the precision and recall of
+        the automatic calls on that movie.
 
     Returns
     -------
     dict of plain Python numbers, ready for JSON.
     """
+    reviewed_truth = "kind" not in truth
+    pending = truth.iloc[:0]
     if "status" in called:
-        called = called[called["status"] != "rejected"]
+        # against a review, the calls are the tool's own (rejected ones are its false
+        # positives, added ones never were calls); against simulated truth, a reviewed
+        # results table stands as reviewed (rejections removed, additions kept)
+        drop = "added" if reviewed_truth else "rejected"
+        called = called[called["status"] != drop]
     called = called.reset_index(drop=True)
-    if "kind" in truth:
+    if reviewed_truth:
+        events = truth[truth["status"].isin(["accepted", "added"])]
+        decoys = truth[truth["status"] == "rejected"]
+        pending = truth[~truth["status"].isin(["accepted", "added", "rejected"])]
+        if len(pending):  # calls at events nobody reviewed are neither right nor wrong
+            at_pending = match_events(called, pending.reset_index(drop=True), tol_px=tol_px,
+                                      tol_z=tol_z, tol_frames=tol_frames)
+            called = called.drop(index=[i for i, _ in at_pending]).reset_index(drop=True)
+    else:
         events = truth[truth["kind"] == "transfer"]
         decoys = truth[truth["kind"] == "decoy"]
-    else:
-        events = truth[truth["status"] != "rejected"]
-        decoys = truth[truth["status"] == "rejected"]
     events = events.reset_index(drop=True)
     decoys = decoys.reset_index(drop=True)
     pairs = match_events(called, events, tol_px=tol_px, tol_z=tol_z, tol_frames=tol_frames)
@@ -108,6 +123,7 @@ def score_events(
         "route_accuracy_by_route": {r: round(float(np.mean(v)), 4) for r, v in
                                     sorted(by_route.items())},
         "decoys_called": len(decoy_pairs),
+        "unreviewed": len(pending),
     }
 
 

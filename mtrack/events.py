@@ -11,6 +11,8 @@ yields one event, and two transfers that later touch still yield two.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 from scipy.sparse import coo_matrix
@@ -79,7 +81,7 @@ def call_events(
     scale: tuple[float, float, float],
     frame_interval: float,
     params: Params,
-    presence: np.ndarray | None = None,
+    presence: Sequence[np.ndarray] | None = None,
 ) -> pd.DataFrame:
     """Call transfer events.
 
@@ -94,7 +96,7 @@ def call_events(
     frame_interval : float
         Seconds between frames.
     params : Params
-    presence : (T, Zb, Yb, Xb) array, optional
+    presence : sequence of T (Zb, Yb, Xb) arrays, optional
         Per-frame donor presence maps (:attr:`mtrack.frame.FrameResult.presence`). When
         given, an object is not new if its place already held donor signal before onset
         (see :func:`_held_signal`): a dim part of a network that crossed the detection
@@ -147,7 +149,7 @@ def call_events(
     return events.reset_index(drop=True).astype({"event_id": int, "track_id": int, "t": int})
 
 
-def _held_signal(presence: np.ndarray, row, t0: int, scale, params: Params) -> bool:
+def _held_signal(presence: Sequence[np.ndarray], row, t0: int, scale, params: Params) -> bool:
     """Whether the object's place already held donor signal before ``t0``.
 
     The place is the object's presence block and its neighbours (about 3 µm across);
@@ -158,14 +160,14 @@ def _held_signal(presence: np.ndarray, row, t0: int, scale, params: Params) -> b
     mitochondrion arriving where there was little or nothing passes it.
     """
     ev = params.event
-    shape = presence.shape[1:]
+    shape = presence[0].shape
     block = presence_block(scale, shape[0] > 1, params)
     centre = [min(int(row[a] // b), n - 1) for a, b, n in zip("zyx", block, shape)]
     window = tuple(slice(max(c - 1, 0), c + 2) for c in centre)
-    before = presence[max(0, t0 - ev.novelty_memory_frames):t0][(slice(None), *window)]
     level = max(0.7 * params.donor.threshold_sigma, ev.prior_signal_ratio * float(row["snr"]))
-    held = before.reshape(len(before), -1).max(axis=1) >= level
-    return int(held.sum()) >= ev.prior_signal_frames
+    before = presence[max(0, t0 - ev.novelty_memory_frames):t0]
+    held = sum(int(frame[window].max() >= level) for frame in before)
+    return held >= ev.prior_signal_frames
 
 
 def _event_row(row, track_id, t0, persistence, scale, frame_interval, members, params) -> dict:

@@ -48,7 +48,7 @@ class FrameResult:
         One row per recipient cell, columns :data:`CELL_COLUMNS`.
     objects : DataFrame
         One row per donor object, columns :data:`OBJECT_COLUMNS`.
-    presence : (Zb, Yb, Xb) float32
+    presence : (Zb, Yb, Xb) float16
         Donor signal-to-noise map max-pooled over blocks of ``prior_signal_um``: a small
         summary that lets event calling ask whether a place held donor signal before.
     bridges : (Z, Y, X) int32
@@ -150,7 +150,7 @@ def process_frame(
     cells = _cell_measurements(recipients, donors, bodies, body_distance, mito, objects,
                                scale, params)
     presence = block_reduce(snr, presence_block(scale, snr.shape[0] > 1, params), np.max)
-    return FrameResult(recipients, donors, bodies, cells, objects, presence.astype(np.float32),
+    return FrameResult(recipients, donors, bodies, cells, objects, presence.astype(np.float16),
                        skeleton, bridge_table)
 
 

@@ -233,7 +233,7 @@ def run_movie(
 
     cells = pd.concat([f[0] for f in per_frame], ignore_index=True)
     objects = pd.concat([f[1] for f in per_frame], ignore_index=True)
-    presence = np.stack([f[2] for f in per_frame])
+    presence = [f[2] for f in per_frame]  # small block maps, not stacked into a copy
     bridges = pd.concat([f[3] for f in per_frame], ignore_index=True)
     cells = track_recipients(cells, movie.scale, params.track)
     bridges = track_bridges(bridges, cells, movie.scale, params.track)

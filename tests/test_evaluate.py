@@ -37,3 +37,13 @@ def test_rejected_rows_are_ignored_and_review_as_truth():
     s = score_events(called, reviewed)
     assert (s["tp"], s["fp"], s["fn"]) == (1, 1, 1)
     assert s["precision"] == 0.5 and s["decoys_called"] == 1
+
+
+def test_reviewed_table_against_itself_scores_the_automatic_calls():
+    reviewed = _events([(5, 0, 10, 10), (9, 0, 40, 40), (12, 0, 70, 70), (15, 0, 90, 20)],
+                       status=["accepted", "rejected", "added", "auto"], route="unknown")
+    s = score_events(reviewed, reviewed)
+    # calls: accepted (tp) and rejected (fp); the added event was missed (fn); the
+    # unreviewed call is left out
+    assert (s["tp"], s["fp"], s["fn"], s["unreviewed"]) == (1, 1, 1, 1)
+    assert s["precision"] == 0.5 and s["recall"] == 0.5
