@@ -73,7 +73,8 @@ def _build_parser() -> argparse.ArgumentParser:
                         help="cluster file (see pipelines/cluster_slurm.yaml, cluster_pbs.yaml)")
     script.add_argument("--script", type=Path, help="script to write "
                         "(default OUT/mtrack_array.sh; the task list goes beside it)")
-    _add_analysis_options(script)
+    _add_analysis_options(script, overwrite_help="replace an existing script and task list "
+                          "(finished movies are still skipped by the tasks)")
 
     sim = sub.add_parser("simulate", help="write a synthetic movie with ground truth")
     sim.add_argument("out", type=Path, help="folder to create (movie.tif, truth.csv)")
@@ -116,14 +117,14 @@ def _positive_int(text: str) -> int:
     return value
 
 
-_ANALYSIS_FLAGS = {  # option -> (dest, whether it takes a value); passed on by slurm-script
-    "--mito-channel": True, "--membrane-channel": True, "--nuclei-channel": True,
-    "--pixel-size": True, "--z-step": True, "--frame-interval": True, "--axes": True,
-    "--config": True, "--overwrite": False,
-}
+_ANALYSIS_FLAGS = (  # the options slurm-script passes on to each array task
+    "--mito-channel", "--membrane-channel", "--nuclei-channel", "--pixel-size", "--z-step",
+    "--frame-interval", "--axes", "--config",
+)
 
 
-def _add_analysis_options(cmd: argparse.ArgumentParser) -> None:
+def _add_analysis_options(cmd: argparse.ArgumentParser,
+                          overwrite_help: str = "replace existing results") -> None:
     cmd.add_argument("--mito-channel", type=int, help="donor mitochondria channel (default 0)")
     cmd.add_argument("--membrane-channel", type=int, help="recipient membrane channel (default 1)")
     cmd.add_argument("--nuclei-channel", type=int, help="optional nuclei channel to seed cells")
@@ -134,7 +135,7 @@ def _add_analysis_options(cmd: argparse.ArgumentParser) -> None:
     cmd.add_argument("--axes", help="axes of the stored array when the file does not say "
                      "(letters from TCZYX, e.g. TCYX)")
     cmd.add_argument("--config", type=Path, help="parameter file (YAML)")
-    cmd.add_argument("--overwrite", action="store_true", help="replace existing results")
+    cmd.add_argument("--overwrite", action="store_true", help=overwrite_help)
 
 
 def _add_scheduler_options(cmd: argparse.ArgumentParser) -> None:
@@ -262,12 +263,10 @@ def _cmd_slurm_script(args: argparse.Namespace) -> int:
     movies = _batch_inputs(args)
     config = load_cluster_config(args.cluster)
     passed = []
-    for flag, takes_value in _ANALYSIS_FLAGS.items():
+    for flag in _ANALYSIS_FLAGS:
         value = getattr(args, flag[2:].replace("-", "_"))
-        if takes_value and value is not None:
+        if value is not None:
             passed += [flag, str(Path(value).absolute()) if flag == "--config" else str(value)]
-        elif not takes_value and value:
-            passed.append(flag)
     out = args.out.absolute()
     target = args.script or out / "mtrack_array.sh"
     target.parent.mkdir(parents=True, exist_ok=True)
