@@ -29,6 +29,8 @@ Run (from the repository root; the checkout's ``mtrack`` package is used):
     python benchmarks/nellie_compare.py                                # simulated 2D movie
     python benchmarks/nellie_compare.py --ndim 3                       # simulated 3D movie
     python benchmarks/nellie_compare.py --movie sample_data/sim2d/movie.tif
+    python benchmarks/nellie_compare.py --config pipelines/widefield_cellpainting.yaml \
+        --painting ../shared/realdata/cellpainting/plate1_A14_site1_Ch1.tiff   # real mito
     python benchmarks/nellie_compare.py --movie M.tif --mito-channel 1 --membrane-channel 0 \\
         --nellie-python ~/venvs/nellie/bin/python --repeats 3 --threads 4 --json out.json
 
@@ -249,6 +251,11 @@ def main() -> int:
     src.add_argument("--movie", type=Path, help="existing dual-channel movie (default: simulate)")
     src.add_argument("--mito-channel", type=int, default=None, help="default 0")
     src.add_argument("--membrane-channel", type=int, default=None, help="default 1")
+    src.add_argument("--painting", type=Path, metavar="TIFF", help="a Cell Painting field "
+                     "(../shared/realdata/cellpainting/*.tiff: channel 4 MitoTracker, 3 WGA) "
+                     "repeated --frames times (default 10) with fresh shot noise")
+    src.add_argument("--config", type=Path, help="mtrack parameter file (e.g. "
+                     "pipelines/widefield_cellpainting.yaml)")
     src.add_argument("--ndim", type=int, choices=(2, 3), default=2, help="simulated movie")
     src.add_argument("--frames", type=int, help="simulated frames (default 20 in 2D, 12 in 3D)")
     src.add_argument("--shape", type=int, nargs="+", metavar="N",
@@ -289,6 +296,16 @@ def main() -> int:
         if args.movie is not None:
             movie_path = args.movie.resolve()
             label = str(args.movie)
+        elif args.painting is not None:  # a real field: dense MitoTracker network + WGA
+            field = open_movie(args.painting)
+            still = field.frame(0)[[4, 3]].astype(np.float64)
+            rng = np.random.default_rng(args.seed)
+            image = np.stack([rng.poisson(still).astype(np.uint16)
+                              for _ in range(args.frames or 10)])
+            movie_path = work / "movie.tif"
+            write_movie_tiff(movie_path, image, scale=field.scale, frame_interval=600.0,
+                             channel_names=("mito", "membrane"))
+            label = f"Cell Painting field {args.painting.name}, {len(image)} frames"
         else:
             from mtrack.simulate import simulate_movie
 
@@ -320,6 +337,8 @@ def main() -> int:
             mt_cmd += ["--mito-channel", str(args.mito_channel)]
         if args.membrane_channel is not None:
             mt_cmd += ["--membrane-channel", str(args.membrane_channel)]
+        if args.config is not None:
+            mt_cmd += ["--config", str(args.config.absolute())]
         mt_env = {"PYTHONPATH": os.pathsep.join(
             [str(REPO)] + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else []))}
 

@@ -157,11 +157,19 @@ def _is_client(scheduler: Any) -> bool:
 
 
 def _fingerprint(path: Path | None) -> dict:
-    if path is None or not Path(path).is_file():
+    """Where the input was and a cheap digest of it (head and tail of a file; the
+    metadata documents of an OME-Zarr folder)."""
+    if path is None or not Path(path).exists():
         return {}
     path = Path(path)
-    size = path.stat().st_size
     digest = hashlib.sha256()
+    if path.is_dir():
+        for pattern in ("*", "*/*"):  # group and array metadata, not the chunks
+            for doc in sorted(path.glob(pattern)):
+                if doc.name in (".zattrs", ".zarray", ".zgroup", "zarr.json"):
+                    digest.update(doc.relative_to(path).as_posix().encode() + doc.read_bytes())
+        return {"path": str(path.resolve()), "sha256_metadata": digest.hexdigest()}
+    size = path.stat().st_size
     with path.open("rb") as fh:
         digest.update(fh.read(1 << 20))
         if size > 2 << 20:
