@@ -77,7 +77,7 @@ code = mtrack.cli.main(sys.argv[2:])
 sys.stdout.flush()
 print("MEMORY " + json.dumps({
     "base_vm": base_vm, "base_rss": base_rss, "limit": limit, "peak_vm": status("VmPeak"),
-    "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
+    "peak_rss": status("VmHWM")}))  # not ru_maxrss: it keeps the forking parent's peak
 sys.exit(code)
 """
 
