@@ -155,7 +155,7 @@ def write_summary(rows: list[dict[str, Any]], path: Path) -> None:
 class MovieProgress:
     """Callbacks a batch reports through (all optional)."""
 
-    start: Callable[[int, Path, int], None] | None = None  # (index, movie, n_frames or 0)
+    start: Callable[[int, Path], None] | None = None  # (index, movie)
     frames: Callable[[int, int], None] | None = None  # (done, total) within the movie
     end: Callable[[int, dict[str, Any]], None] | None = None  # (index, summary row)
 
@@ -220,7 +220,7 @@ def run_batch(
         movie, folder = Path(movies[i]), out / names[i]
         started = time.perf_counter()
         if progress.start:
-            progress.start(i, movie, 0)
+            progress.start(i, movie)
         if folder.is_dir() and (folder / "run.json").is_file() and not overwrite:
             row = {**_finished_row(movie, folder), "status": "skipped"}
         else:

@@ -232,7 +232,7 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     with (_scheduler(args) as scheduler,
           _bar(args, desc="movies", unit="movie", total=len(only or movies)) as movies_bar,
           _bar(args, unit="frame", leave=False) as frames_bar):
-        def start(i: int, movie: Path, n: int) -> None:
+        def start(i: int, movie: Path) -> None:
             frames_bar.reset(total=None)
             frames_bar.set_description(movie.name)
 
