@@ -47,7 +47,7 @@ from qtpy.QtWidgets import (
 )
 
 from ..frame import FrameResult, process_frame
-from ..io import Movie, MovieError, movie_from_array
+from ..io import Movie, MovieError, _oneline, movie_from_array
 from ..params import InputParams, Params, ParamsError, dump_params, load_params
 from ..pipeline import run_movie
 from ..results import (
@@ -57,11 +57,10 @@ from ..results import (
     save_results,
     stage_output,
 )
+from ._layers import META_KEY, mtrack_meta, results_layers
 
 __all__ = ["DetectWidget"]
 
-#: key of the layer metadata written by the mtrack reader
-META_KEY = "mtrack"
 _NONE = "(none)"
 _TWO_LAYERS, _ONE_LAYER = "separate layers", "channels of one layer"
 _DIMS = {"auto": "auto (from the layer shape)", "2d": "2D + time", "3d": "3D + time"}
@@ -166,7 +165,7 @@ def _run_job(movie: Movie, params: Params, out: Path, overwrite: bool, workers: 
         if isinstance(err, _Cancelled):
             return "cancelled", None
         if isinstance(err, (MovieError, ParamsError, OutputError, ValueError, OSError)):
-            return "error", " ".join(str(err).split()) or type(err).__name__
+            return "error", _oneline(err)
         raise
     return "done", (out, results)
 
@@ -176,13 +175,7 @@ def _frame_job(movie: Movie, t: int, params: Params) -> tuple[str, Any]:
     try:
         return "done", process_frame(movie.frame(t), movie.scale, params)
     except (MovieError, ParamsError, ValueError) as err:
-        return "error", " ".join(str(err).split()) or type(err).__name__
-
-
-def _layer_meta(layer: Layer) -> dict:
-    meta = getattr(layer, "metadata", None) or {}
-    value = meta.get(META_KEY) if isinstance(meta, dict) else None
-    return value if isinstance(value, dict) else {}
+        return "error", _oneline(err)
 
 
 def _base_data(layer: Image) -> Any:
@@ -528,7 +521,7 @@ class DetectWidget(QWidget):
         names = [layer.name for layer in images]
         by_role: dict[str, str] = {}
         for layer in images:
-            role = _layer_meta(layer).get("role")
+            role = mtrack_meta(layer.metadata).get("role")
             if isinstance(role, str):
                 by_role.setdefault(role, layer.name)
 
@@ -546,8 +539,9 @@ class DetectWidget(QWidget):
         membrane = guess("membrane", None)
         if membrane is None:
             membrane = next((n for n in names if n != mito), None)
-        stack = next((layer.name for layer in images if not _layer_meta(layer).get("role")
-                      and layer.ndim >= 4), names[0] if names else None)
+        stack = next((layer.name for layer in images
+                      if not mtrack_meta(layer.metadata).get("role") and layer.ndim >= 4),
+                     names[0] if names else None)
         self._fill(self.mito_layer, names, mito)
         self._fill(self.membrane_layer, names, membrane)
         self._fill(self.nuclei_layer, [_NONE, *names], guess("nuclei", None) or _NONE)
@@ -585,7 +579,7 @@ class DetectWidget(QWidget):
         self._prefilled_from = name
         layer = self.viewer.layers[name]
         scale = [float(s) for s in layer.scale]
-        meta = _layer_meta(layer)
+        meta = mtrack_meta(layer.metadata)
         if self.input_mode.currentText() == _ONE_LAYER:
             axis = self.channel_axis.value()
             if axis < len(scale):
@@ -783,7 +777,7 @@ class DetectWidget(QWidget):
                 raise InputError(f"layer '{name}' is not an image layer")
             data = _base_data(layer)
             shape = tuple(data.shape)
-            role = _layer_meta(layer).get("role")
+            role = mtrack_meta(layer.metadata).get("role")
             axis = self.channel_axis.value()
             if layer.rgb:
                 raise InputError(f"layer '{name}' is RGB: split it into one layer per channel "
@@ -1000,7 +994,7 @@ class DetectWidget(QWidget):
     def _put_preview(self, kind: str, name: str, data: np.ndarray, scale: list, translate: list
                      ) -> None:
         existing = [layer for layer in self.viewer.layers if isinstance(layer, Labels)
-                    and _layer_meta(layer).get("preview") == kind]
+                    and mtrack_meta(layer.metadata).get("preview") == kind]
         for layer in existing:
             if layer.ndim == data.ndim:
                 layer.data = data
@@ -1018,8 +1012,6 @@ class DetectWidget(QWidget):
         self.viewer.add_layer(layer)
 
     def _show_results(self, out: Path, results: Any, job: dict) -> None:
-        from ._layers import results_layers
-
         self.last_output = Path(out)
         self.last_results = results
         self.progress.setValue(100)

@@ -34,24 +34,29 @@ from scipy.sparse import csgraph
 from scipy.spatial import cKDTree
 
 from ..events import EVENT_COLUMNS
-from ..io import Movie
+from ..io import Movie, _oneline
 from ..results import BRIDGE_CSV_COLUMNS, CELL_CSV_COLUMNS
 
 __all__ = [
     "EVENT_FEATURE_DEFAULTS",
-    "LayerDataTuple",
+    "META_KEY",
     "RESULTS_REQUIRED",
     "ROUTE_COLORS",
     "STATUS_COLORS",
+    "LayerDataTuple",
     "channel_array",
     "events_table",
     "layer_scale_zyx",
     "movie_layers",
+    "mtrack_meta",
     "read_events",
     "results_layers",
 ]
 
 LayerDataTuple = tuple[Any, dict[str, Any], str]
+
+#: key of a layer's metadata under which mtrack describes the layer
+META_KEY = "mtrack"
 
 #: face colour of an event point by ``status`` (used as the points' ``face_color_cycle``)
 STATUS_COLORS: dict[str, str] = {
@@ -226,7 +231,7 @@ def movie_layers(movie: Movie, *, roles: tuple[int, int] = (0, 1)) -> list[Layer
             "colormap": _ROLE_COLORMAPS[role] if role else next(others),
             "blending": "additive",
             "contrast_limits": _contrast_limits(data),
-            "metadata": {"mtrack": {
+            "metadata": {META_KEY: {
                 "role": role,
                 "channel": c,
                 "source": None if movie.source is None else str(movie.source),
@@ -239,10 +244,6 @@ def movie_layers(movie: Movie, *, roles: tuple[int, int] = (0, 1)) -> list[Layer
 
 
 # --------------------------------------------------------------------------- results
-
-
-def _oneline(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def read_events(path: str | Path) -> pd.DataFrame:
@@ -379,7 +380,7 @@ def _bridge_shapes(table: pd.DataFrame, labels: Any, three_d: bool
         values = frame[tuple(coords.T)]
         order = np.argsort(values, kind="stable")
         coords, values = coords[order], values[order]
-        ids, starts = np.unique(values, return_index=True)
+        _, starts = np.unique(values, return_index=True)
         pieces = np.split(coords, starts[1:])
         centroids = np.array([p.mean(axis=0) for p in pieces])
         wanted = group[["z", "y", "x"]].to_numpy(float)
@@ -469,7 +470,7 @@ def results_layers(folder: str | Path, *, ndim: int | None = None) -> list[Layer
     space = ["z", "y", "x"] if three_d else ["y", "x"]
 
     def meta(kind: str) -> dict[str, Any]:
-        return {"mtrack": {"results": str(folder), "kind": kind, "scale_zyx": list(scale_zyx),
+        return {META_KEY: {"results": str(folder), "kind": kind, "scale_zyx": list(scale_zyx),
                            "frame_interval": frame_interval}}
 
     events = read_events(folder / "events.csv")
@@ -654,9 +655,15 @@ def events_table(layer_data: Any, features: Any, *, scale_zyx: Sequence[float] |
     return out[EVENT_COLUMNS].reset_index(drop=True)
 
 
+def mtrack_meta(metadata: Any) -> dict[str, Any]:
+    """``metadata["mtrack"]`` of a layer (given its ``metadata``), or {} if there is none."""
+    value = metadata.get(META_KEY) if isinstance(metadata, Mapping) else None
+    return value if isinstance(value, dict) else {}
+
+
 def layer_scale_zyx(kwargs: Mapping[str, Any]) -> tuple[list[float] | None, float | None]:
     """``(scale_zyx, frame_interval)`` of a layer from its kwargs (metadata, else its scale)."""
-    info = (kwargs.get("metadata") or {}).get("mtrack") or {}
+    info = mtrack_meta(kwargs.get("metadata"))
     scale_zyx = info.get("scale_zyx")
     frame_interval = info.get("frame_interval")
     scale = [float(v) for v in kwargs.get("scale")] if kwargs.get("scale") is not None else []

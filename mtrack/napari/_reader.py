@@ -146,19 +146,20 @@ def _roles(folder: Path) -> tuple[int, int]:
         params = yaml.safe_load((folder / "params.yaml").read_text()) or {}
         roles = params.get("input", {})
         return int(roles.get("mito_channel", 0)), int(roles.get("membrane_channel", 1))
-    except Exception:
+    except Exception:  # noqa: BLE001 - params.yaml is optional: default roles
         return 0, 1
 
 
 def _input_movie_layers(folder: Path, run: dict[str, Any]) -> list[LayerDataTuple]:
     """The analysed movie's channels, if run.json names a file that is still there."""
-    source = (run.get("input") or {}).get("path")
+    info = run.get("input") or {}
+    source = info.get("path")
     if not source or not Path(source).exists():
         return []
     shape = run.get("shape_tczyx") or [0, 0, 1, 0, 0]
     scale = run.get("scale_zyx_um") or [None, None, None]
     try:
-        size = (run.get("input") or {}).get("bytes")
+        size = info.get("bytes")
         if size is not None and Path(source).is_file() and Path(source).stat().st_size != size:
             raise ValueError(f"{source}: the movie has changed since it was analysed "
                              f"({folder / 'run.json'} records {size} bytes)")

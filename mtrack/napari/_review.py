@@ -52,14 +52,10 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-# Point colours are those of the reader: face by status (auto yellow, accepted green,
-# rejected red, added blue), border by route (tnt cyan, contact orange, unknown white).
-from ._layers import ROUTE_COLORS, STATUS_COLORS
+from ._layers import ROUTE_COLORS, STATUS_COLORS, mtrack_meta
 
 __all__ = [
     "KEYMAP",
-    "ROUTE_COLORS",
-    "STATUS_COLORS",
     "ReviewWidget",
     "crop_strip",
     "review_counts",
@@ -91,6 +87,7 @@ CROP_FRAMES = (-2, 3)  # crop strip: frames t-2 .. t+3
 _TILE_SCALE = 2      # crop strip: display pixels per image pixel
 _GAP = 3             # crop strip: pixels between tiles
 _HIGHLIGHT = 1.8     # size factor of the current event's point
+_MAGENTA, _GREEN = (1.0, 0.0, 1.0), (0.0, 1.0, 0.0)  # crop strip: mito, membrane
 
 
 # ----------------------------------------------------------------------------------
@@ -226,22 +223,13 @@ def crop_strip(
 # ----------------------------------------------------------------------------------
 _LAYER_KEYS = ("A", "R", "P", "S", "E")  # keys napari's Points layer uses itself
 
-_QT_KEYS = {  # napari key spelling -> Qt key sequence
-    "A": "A", "R": "R", "U": "U", "N": "N", "Space": "Space", "P": "P", "E": "E",
-    "S": "S",
-}
-
 
 def _is_events_layer(layer) -> bool:
-    if not isinstance(layer, Points):
-        return False
-    meta = layer.metadata.get("mtrack") if isinstance(layer.metadata, dict) else None
-    return isinstance(meta, dict) and meta.get("kind") == "events"
+    return isinstance(layer, Points) and mtrack_meta(layer.metadata).get("kind") == "events"
 
 
 def _role(layer) -> str | None:
-    meta = layer.metadata.get("mtrack") if isinstance(layer.metadata, dict) else None
-    return meta.get("role") if isinstance(meta, dict) else None
+    return mtrack_meta(layer.metadata).get("role")
 
 
 def _cycle_on(layer: Points, which: str, feature: str) -> bool:
@@ -391,15 +379,16 @@ class ReviewWidget(QWidget):
     def _bind_keys(self) -> None:
         """Widget shortcuts (whole window) and viewer key bindings (canvas)."""
         self.shortcuts: dict[str, QShortcut] = {}
-        for key, qt_key in _QT_KEYS.items():
-            action = KEYMAP[key][0]
-            shortcut = QShortcut(QKeySequence(qt_key), self)
+        for key, (action, _) in KEYMAP.items():
+            # Ctrl+S is napari's "save selected layers" in the window: here only when the
+            # widget has focus (the widget claims it through ShortcutOverride)
+            if key == "Control-S":
+                continue
+            shortcut = QShortcut(QKeySequence(key), self)
             shortcut.setContext(Qt.WindowShortcut)
             shortcut.setAutoRepeat(action in ("next", "previous"))
             shortcut.activated.connect(getattr(self, action))
             self.shortcuts[key] = shortcut
-        # Ctrl+S is napari's "save selected layers" in the window: here only when the
-        # widget has focus (the widget claims it through ShortcutOverride)
         self.escape = QShortcut(QKeySequence("Escape"), self)
         self.escape.setContext(Qt.WindowShortcut)
         self.escape.activated.connect(lambda: self.set_add_mode(False))
@@ -504,10 +493,8 @@ class ReviewWidget(QWidget):
     def set_layer(self, layer: Points | None) -> None:
         """Review ``layer`` (an events Points layer); None: nothing to review."""
         if self._layer is not None:
-            try:
+            with contextlib.suppress(TypeError, ValueError, RuntimeError):
                 self._layer.events.data.disconnect(self._on_data_change)
-            except (TypeError, ValueError, RuntimeError):
-                pass
         self.set_add_mode(False)
         _unbind_layer_keys(self._bound_layers, self._viewer_key_handlers)
         self._layer = None
@@ -768,9 +755,9 @@ class ReviewWidget(QWidget):
         layer = self._layer
         if layer is None or not 0 <= index < len(layer.data):
             return
-        previous, self._current = self._current, index
+        self._current = index
         self._select_row(index)
-        self._highlight(previous, index)
+        self._highlight(index)
         self._move_view(index)
         self._update_strip()
         self._update_event_label()
@@ -797,15 +784,8 @@ class ReviewWidget(QWidget):
             camera.zoom = float(min(canvas)) / field
 
     def _pixel_um(self) -> float | None:
-        f = self._layer.features
-        for um, px in (("x_um", "x"), ("y_um", "y")):
-            if um in f and px in f:
-                a = pd.to_numeric(f[um], errors="coerce").to_numpy(float)
-                b = pd.to_numeric(f[px], errors="coerce").to_numpy(float)
-                ok = np.isfinite(a) & np.isfinite(b) & (b > 0.5)
-                if ok.any():
-                    return float(np.median(a[ok] / b[ok]))
-        return None
+        x_um = self._ratio("x_um", "x")
+        return x_um if x_um is not None else self._ratio("y_um", "y")
 
     def _field_world(self) -> float:
         """Width of a FIELD_UM field in world units."""
@@ -817,7 +797,7 @@ class ReviewWidget(QWidget):
             px_um = world_per_px if world_per_px != 1.0 else 0.3
         return FIELD_UM / px_um * world_per_px
 
-    def _highlight(self, previous: int | None, index: int | None) -> None:
+    def _highlight(self, index: int | None) -> None:
         layer = self._layer
         if layer is None or self._base_size is None or len(layer.data) == 0:
             return
@@ -964,10 +944,8 @@ class ReviewWidget(QWidget):
         mito = [im for im in images if _role(im) == "mito"]
         membrane = [im for im in images if _role(im) == "membrane"]
         if mito or membrane:
-            chosen = [(im, (1.0, 0.0, 1.0)) for im in mito[:1]]
-            chosen += [(im, (0.0, 1.0, 0.0)) for im in membrane[:1]]
-            return chosen
-        return [(im, rgb) for im, rgb in zip(images[:2], ((1.0, 0.0, 1.0), (0.0, 1.0, 0.0)))]
+            return [(im, _MAGENTA) for im in mito[:1]] + [(im, _GREEN) for im in membrane[:1]]
+        return list(zip(images[:2], (_MAGENTA, _GREEN)))
 
     def _update_strip(self) -> None:
         layer, index = self._layer, self._current
@@ -992,11 +970,8 @@ class ReviewWidget(QWidget):
             channels.append((data, rgb, tuple(image.contrast_limits)))
         strip, frames = crop_strip(channels, t_index)
         self.strip_rgb, self.strip_frames = strip, frames
-        n_frames = None
-        first = chosen[0][0]
-        data = first.data[0] if first.multiscale else first.data
-        if data.ndim >= 3:
-            n_frames = data.shape[0]
+        data = channels[0][0]
+        n_frames = data.shape[0] if data.ndim >= 3 else None
         onset = round(t_index[0])
         self._strip_info = (onset, n_frames)
         self.strip_label.setPixmap(self._strip_pixmap(strip, frames, onset, n_frames))
@@ -1004,7 +979,6 @@ class ReviewWidget(QWidget):
     def _strip_pixmap(self, strip: np.ndarray, frames: list[int], onset: int,
                       n_frames: int | None) -> QPixmap:
         """The strip scaled to the widget's width, frame numbers above, onset framed."""
-        n = len(frames)
         width = max(self.strip_label.width(), 6 * 40)
         scale = min(float(_TILE_SCALE), (width - 1) / strip.shape[1])
         rgb = np.ascontiguousarray(strip)
@@ -1023,7 +997,7 @@ class ReviewWidget(QWidget):
             font = painter.font()
             font.setPointSize(8)
             painter.setFont(font)
-            for k, t in enumerate(frames[:n]):
+            for k, t in enumerate(frames):
                 x0 = k * (tile + gap)
                 inside = n_frames is None or 0 <= t < n_frames
                 painter.setPen(QColor(255, 230, 0) if t == onset else (
@@ -1152,10 +1126,7 @@ class ReviewWidget(QWidget):
 
     # ------------------------------------------------------------------ save
     def _results_folder(self) -> Path | None:
-        layer = self._layer
-        meta = layer.metadata.get("mtrack") if layer is not None and isinstance(
-            layer.metadata, dict) else None
-        folder = meta.get("results") if isinstance(meta, dict) else None
+        folder = None if self._layer is None else mtrack_meta(self._layer.metadata).get("results")
         return Path(folder) if folder else None
 
     @_guarded
@@ -1192,7 +1163,6 @@ class ReviewWidget(QWidget):
         self._dirty = False
         self.saved_path = Path(written[0] if isinstance(written, (list, tuple)) else written)
         self._update_counts()
-        c = self.review_counts()
         c = self.review_counts()
         self._say(f"saved {path.name} (accepted {c['accepted']}, rejected {c['rejected']}, "
                   f"added {c['added']}, unreviewed {c['remaining']})")

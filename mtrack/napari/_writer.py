@@ -11,11 +11,13 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from ..io import _oneline
 from ._layers import events_table, layer_scale_zyx
 
 __all__ = ["AUTO_BACKUP", "write_events", "write_table"]
@@ -25,19 +27,20 @@ AUTO_BACKUP = "events_auto.csv"
 _RESULTS_MARKERS = ("run.json", "cells.csv")
 
 
-def _oneline(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
+def _replace(path: Path, write: Callable[[Path], Any]) -> None:
+    """``write(tmp)`` to a temporary name beside ``path``, then rename it over ``path``."""
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def write_table(table: pd.DataFrame, path: str | os.PathLike) -> None:
     """Write a table as plain CSV (mtrack's number format) to a temporary name, then rename."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        table.to_csv(tmp, index=False, float_format="%.6g", lineterminator="\n")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    _replace(Path(path), lambda tmp: table.to_csv(tmp, index=False, float_format="%.6g",
+                                                  lineterminator="\n"))
 
 
 def _backup_auto_calls(path: Path) -> None:
@@ -47,12 +50,7 @@ def _backup_auto_calls(path: Path) -> None:
     if (path.name != "events.csv" or not path.is_file() or backup.exists()
             or not any((folder / m).is_file() for m in _RESULTS_MARKERS)):
         return
-    tmp = backup.with_name(f".{backup.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        shutil.copy2(path, tmp)
-        os.replace(tmp, backup)
-    finally:
-        tmp.unlink(missing_ok=True)
+    _replace(backup, lambda tmp: shutil.copy2(path, tmp))
 
 
 def write_events(path: str, data: Any, attributes: dict) -> list[str]:
