@@ -1,4 +1,4 @@
-"""The ``mtrack`` command: run, batch, slurm-script, simulate, evaluate, info.
+"""The ``mtrack`` command: run, batch, slurm-script, report, simulate, evaluate, info.
 
 Every expected failure (bad input, bad parameters, an existing output folder) prints
 one line ``mtrack: error: ...`` and exits with status 2; ``--debug`` shows the traceback.
@@ -75,6 +75,16 @@ def _build_parser() -> argparse.ArgumentParser:
                         "(default OUT/mtrack_array.sh; the task list goes beside it)")
     _add_analysis_options(script, overwrite_help="replace an existing script and task list "
                           "(finished movies are still skipped by the tasks)")
+
+    rep = sub.add_parser("report", help="(re)write report.html for results folders from "
+                         "their saved tables; with --sheet, the batch report with controls")
+    rep.add_argument("paths", nargs="+", type=Path,
+                     help="results folders, or batch folders (every results folder inside)")
+    rep.add_argument("--sheet", type=Path, metavar="CSV", help="experiment sheet (movie, "
+                     "condition, role[, label_type, control_for]): also write "
+                     "BATCH/batch_report.html and conditions.csv")
+    rep.add_argument("--no-movies", action="store_true",
+                     help="only the batch report, not each movie's report")
 
     sim = sub.add_parser("simulate", help="write a synthetic movie with ground truth")
     sim.add_argument("out", type=Path, help="folder to create (movie.tif, truth.csv)")
@@ -279,6 +289,35 @@ def _cmd_slurm_script(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    from .report import write_report
+    from .results import OutputError
+
+    folders, batches = [], []
+    for path in args.paths:
+        if (path / "events.csv").is_file():
+            folders.append(path)
+        elif path.is_dir():
+            batches.append(path)
+            folders += sorted(p for p in path.iterdir() if (p / "events.csv").is_file())
+        else:
+            raise _InputError(f"{path}: not a results folder or a batch folder")
+    if args.sheet is not None and len(batches) != 1:
+        raise _InputError("--sheet needs exactly one batch folder among the paths")
+    failed = 0
+    for folder in [] if args.no_movies else folders:
+        try:
+            print(write_report(folder))
+        except (OutputError, ValueError, OSError) as err:
+            failed += 1
+            print(f"mtrack: error: {' '.join(str(err).split())}", file=sys.stderr)
+    if args.sheet is not None:
+        from .stats import write_batch_report
+
+        print(write_batch_report(batches[0], args.sheet))
+    return 1 if failed else 0
+
+
 def _cmd_simulate(args: argparse.Namespace) -> int:
     from .io import write_movie_tiff
     from .results import check_output
@@ -380,6 +419,7 @@ class _InputError(ValueError):
 
 
 _COMMANDS = {"run": _cmd_run, "batch": _cmd_batch, "slurm-script": _cmd_slurm_script,
+             "report": _cmd_report,
              "simulate": _cmd_simulate, "evaluate": _cmd_evaluate, "info": _cmd_info}
 
 
@@ -395,6 +435,7 @@ def main(argv: list[str] | None = None) -> int:
     from .params import ParamsError
     from .results import OutputError
     from .scheduler import SchedulerError
+    from .stats import SheetError
 
     def show_warning(message, category, filename, lineno, file=None, line=None):
         print(f"mtrack: warning: {message}", file=sys.stderr)
@@ -404,7 +445,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _COMMANDS[args.command](args)
     except (MovieError, ParamsError, OutputError, SchedulerError, BatchError,
-            ClusterConfigError, _InputError) as err:
+            ClusterConfigError, SheetError, _InputError) as err:
         if args.debug:
             raise
         print(f"mtrack: error: {err}", file=sys.stderr)

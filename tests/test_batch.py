@@ -199,3 +199,27 @@ def test_job_array_script_runs_one_task_then_batch_summarises(movies, tmp_path):
     assert not (out / "summary.csv").exists()  # array tasks never race on the summary
     summary = run_batch(read_task_list(tasks), out, Params())
     assert summary["status"].tolist() == ["done", "skipped"]
+
+
+def test_report_command_writes_movie_and_batch_reports(movies, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["batch", str(movies["a"]), str(movies["b"]), "--out", str(out),
+                 "--quiet"]) == 0
+    sheet = tmp_path / "sheet.csv"
+    sheet.write_text("movie,condition,role,label_type\n"
+                     f"{movies['a']},coculture,sample,dye\n"
+                     f"{movies['b']},coculture,conditioned_medium,dye\n"
+                     f"{tmp_path / 'gone.tif'},coculture,sample,dye\n"
+                     f"{movies['a']},other,bogus_role,dye\n")
+    capsys.readouterr()
+    assert main(["report", str(out), "--sheet", str(sheet)]) == 0
+    printed = capsys.readouterr().out.split()
+    assert {Path(p) for p in printed} == {out / "a" / "report.html", out / "b" / "report.html",
+                                          out / "batch_report.html"}
+    page = (out / "batch_report.html").read_text()
+    assert "gone.tif" in page and "bogus_role" in page  # problems listed, report produced
+    table = pd.read_csv(out / "conditions.csv")
+    sample = table[(table["condition"] == "coculture") & (table["role"] == "sample")].iloc[0]
+    events_a = len(pd.read_csv(out / "a" / "events.csv"))
+    assert sample["events"] == events_a and sample["movies"] == 1
+    assert main(["report", str(tmp_path / "nothing")]) == 2
