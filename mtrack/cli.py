@@ -86,6 +86,16 @@ def _build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--no-movies", action="store_true",
                      help="only the batch report, not each movie's report")
 
+    bleed = sub.add_parser("bleed-through", help="estimate the membrane->mito bleed-through "
+                           "coefficient from single-label (recipient-only) control movies")
+    bleed.add_argument("movies", nargs="+", type=Path, help="control movies: membrane "
+                       "labelled, mitochondria not")
+    bleed.add_argument("--mito-channel", type=int, default=0)
+    bleed.add_argument("--membrane-channel", type=int, default=1)
+    bleed.add_argument("--frames", type=_positive_int, default=10,
+                       help="frames sampled per movie (default 10)")
+    bleed.add_argument("--axes")
+
     sim = sub.add_parser("simulate", help="write a synthetic movie with ground truth")
     sim.add_argument("out", type=Path, help="folder to create (movie.tif, truth.csv)")
     sim.add_argument("--ndim", type=int, choices=(2, 3), default=2)
@@ -110,6 +120,16 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
 def _non_negative_int(text: str) -> int:
     try:
         value = int(text)
@@ -129,7 +149,7 @@ def _positive_int(text: str) -> int:
 
 _ANALYSIS_FLAGS = (  # the options slurm-script passes on to each array task
     "--mito-channel", "--membrane-channel", "--nuclei-channel", "--pixel-size", "--z-step",
-    "--frame-interval", "--axes", "--config",
+    "--frame-interval", "--axes", "--config", "--bleed-through",
 )
 
 
@@ -145,6 +165,9 @@ def _add_analysis_options(cmd: argparse.ArgumentParser,
     cmd.add_argument("--axes", help="axes of the stored array when the file does not say "
                      "(letters from TCZYX, e.g. TCYX)")
     cmd.add_argument("--config", type=Path, help="parameter file (YAML)")
+    cmd.add_argument("--bleed-through", type=_fraction, metavar="K",
+                     help="membrane->mito bleed-through coefficient to subtract from the mito "
+                          "channel (estimate it with 'mtrack bleed-through CONTROLS')")
     cmd.add_argument("--overwrite", action="store_true", help=overwrite_help)
 
 
@@ -177,6 +200,7 @@ def _params(args: argparse.Namespace):
         "pixel_size_um": args.pixel_size,
         "z_step_um": args.z_step,
         "frame_interval_s": args.frame_interval,
+        "bleed_through": args.bleed_through,
     }})
 
 
@@ -318,6 +342,20 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _cmd_bleed_through(args: argparse.Namespace) -> int:
+    from .bleed import estimate_from_movies
+    from .io import open_movie
+
+    movies = [open_movie(path, axes=args.axes) for path in args.movies]
+    fit = estimate_from_movies(movies, mito_channel=args.mito_channel,
+                               membrane_channel=args.membrane_channel, frames=args.frames)
+    lo, hi = fit["ci95"]
+    print(f"bleed-through k = {fit['coefficient']:.4f} (95% CI {lo:.4f}-{hi:.4f}; "
+          f"{fit['frames']} frames, {fit['pixels']} membrane pixels from {len(movies)} "
+          f"movie(s)); use: mtrack run ... --bleed-through {fit['coefficient']:.4f}")
+    return 0
+
+
 def _cmd_simulate(args: argparse.Namespace) -> int:
     from .io import write_movie_tiff
     from .results import check_output
@@ -419,7 +457,7 @@ class _InputError(ValueError):
 
 
 _COMMANDS = {"run": _cmd_run, "batch": _cmd_batch, "slurm-script": _cmd_slurm_script,
-             "report": _cmd_report,
+             "report": _cmd_report, "bleed-through": _cmd_bleed_through,
              "simulate": _cmd_simulate, "evaluate": _cmd_evaluate, "info": _cmd_info}
 
 

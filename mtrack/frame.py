@@ -14,6 +14,7 @@ from scipy import ndimage as ndi
 from skimage.measure import block_reduce
 from skimage.segmentation import find_boundaries
 
+from .bleed import correct_bleed_through
 from .bridges import BRIDGE_COLUMNS as _DETECTED_BRIDGE_COLUMNS
 from .bridges import detect_bridges, objects_on_bridges
 from .donors import enhance_donors, object_table, segment_donor_bodies, segment_donors
@@ -123,10 +124,21 @@ def process_frame(
     Returns
     -------
     FrameResult
+
+    Notes
+    -----
+    When ``params.input.bleed_through`` (k) is above 0, the mito channel is corrected
+    first, ``mito - k × (membrane - membrane background)`` clipped at 0
+    (:func:`mtrack.bleed.correct_bleed_through`, the background measured on this frame),
+    and everything downstream (donor objects, bodies, intensities, diffuse signal) sees
+    the corrected channel. ``params.donor.bleed_through`` is a separate subtraction
+    inside donor enhancement; set one or the other, not both.
     """
     roles = params.input
     mito = np.asarray(frame[roles.mito_channel], dtype=np.float32)
     membrane = np.asarray(frame[roles.membrane_channel], dtype=np.float32)
+    if roles.bleed_through > 0:
+        mito = correct_bleed_through(mito, membrane, roles.bleed_through)
     nuclei = None
     if roles.nuclei_channel is not None:
         nuclei = np.asarray(frame[roles.nuclei_channel], dtype=np.float32)

@@ -44,6 +44,12 @@ class InputParams(_Model):
     pixel_size_um: float | None = Field(None, gt=0, description="x/y pixel size override")
     z_step_um: float | None = Field(None, gt=0, description="z step override")
     frame_interval_s: float | None = Field(None, gt=0, description="frame interval override")
+    bleed_through: float = Field(
+        0.0, ge=0, le=1,
+        description="membrane->mito bleed-through coefficient k (0-1, estimated from a "
+                    "recipient-only control); when > 0 each frame's mito channel becomes "
+                    "mito - k x (membrane - membrane background) before segmentation",
+    )
 
     @model_validator(mode="after")
     def _distinct_roles(self) -> "InputParams":
