@@ -537,7 +537,8 @@ def _plot_rates(table: pd.DataFrame, path: Path) -> None:
     ax.set_ylabel("transfer events per recipient-hour (1/h)")
     ax.set_title("Transfer rate per condition")
     if len(samples):
-        ax.legend(loc="best", fontsize=8, frameon=False)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncols=2, fontsize=8,
+                  frameon=False)  # below the axes, never over a bar
     else:
         ax.text(0, 0.5, "no sample movies", ha="center", transform=ax.get_yaxis_transform())
     _save(fig, path)
