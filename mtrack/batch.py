@@ -14,7 +14,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -172,6 +172,7 @@ def run_batch(
     only: Sequence[int] | None = None,
     summary: bool = True,
     progress: MovieProgress | None = None,
+    movie_params: Mapping[Path, Params] | None = None,
 ) -> pd.DataFrame:
     """Analyse each movie into ``out/<name>`` and write ``out/summary.csv``.
 
@@ -194,6 +195,8 @@ def run_batch(
         Write ``summary.csv`` (after every movie, so it is current if the batch stops).
     progress : MovieProgress, optional
         Progress callbacks.
+    movie_params : mapping of Path to Params, optional
+        Parameters for particular movies (e.g. their own bleed-through coefficient).
 
     Returns
     -------
@@ -226,7 +229,8 @@ def run_batch(
         else:
             _clear_partial(out, names[i])
             try:
-                analyse_movie(movie, folder, params, axes=axes, scheduler=scheduler,
+                own = (movie_params or {}).get(Path(movie).absolute(), params)
+                analyse_movie(movie, folder, own, axes=axes, scheduler=scheduler,
                               workers=workers, progress=progress.frames, overwrite=overwrite)
                 row = {**_finished_row(movie, folder), "status": "done"}
             except Exception as err:  # noqa: BLE001 (isolate one movie's failure; the batch goes on)

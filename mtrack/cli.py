@@ -60,6 +60,9 @@ def _build_parser() -> argparse.ArgumentParser:
                        help="process only the N-th movie (0-based; one job-array task); "
                             "no summary is written")
     batch.add_argument("--out", type=Path, required=True, help="batch folder")
+    batch.add_argument("--sheet", type=Path, metavar="CSV", help="experiment sheet: analyse "
+                       "its movies (with its bleed_through column, if any), then write "
+                       "batch_report.html and conditions.csv (see mtrack report)")
     _add_analysis_options(batch)
     _add_scheduler_options(batch)
 
@@ -249,6 +252,10 @@ def _batch_inputs(args: argparse.Namespace) -> list[Path]:
     movies = expand_inputs(args.inputs)
     if args.from_list is not None:
         movies += [m for m in read_task_list(args.from_list) if m not in movies]
+    if getattr(args, "sheet", None) is not None:
+        from .stats import sheet_movies
+
+        movies += [m for m, _ in sheet_movies(args.sheet) if m not in movies]
     if not movies:
         raise _InputError("no movies given: name files, folders or patterns, or --from-list")
     return movies
@@ -263,6 +270,12 @@ def _cmd_batch(args: argparse.Namespace) -> int:
                           f"movies (tasks 0 to {len(movies) - 1})")
     only = None if args.task is None else [args.task]
     params = _params(args)
+    movie_params = {}
+    if args.sheet is not None:
+        from .stats import sheet_movies
+
+        movie_params = {movie: params.updated({"input": {"bleed_through": k}})
+                        for movie, k in sheet_movies(args.sheet) if k is not None}
     with (_scheduler(args) as scheduler,
           _bar(args, desc="movies", unit="movie", total=len(only or movies)) as movies_bar,
           _bar(args, unit="frame", leave=False) as frames_bar):
@@ -282,7 +295,12 @@ def _cmd_batch(args: argparse.Namespace) -> int:
         summary = run_batch(movies, args.out, params, axes=args.axes, scheduler=scheduler,
                             workers=args.workers or os.cpu_count(), overwrite=args.overwrite,
                             only=only, summary=only is None,
-                            progress=MovieProgress(start, frames, end))
+                            progress=MovieProgress(start, frames, end),
+                            movie_params=movie_params)
+    if args.sheet is not None and only is None:
+        from .stats import write_batch_report
+
+        print(write_batch_report(args.out, args.sheet))
     status = summary["status"].value_counts()
     where = args.out / "summary.csv" if only is None else args.out
     print(f"{len(summary)} movie(s): {status.get('done', 0)} analysed, "

@@ -56,6 +56,7 @@ __all__ = [
     "rate_ci",
     "ratio_ci",
     "read_sheet",
+    "sheet_movies",
     "write_batch_report",
 ]
 
@@ -332,6 +333,41 @@ def read_sheet(path: str | os.PathLike,
 # ----------------------------------------------------------------------------------
 # counts of one movie
 # ----------------------------------------------------------------------------------
+
+def sheet_movies(path: str | os.PathLike) -> list[tuple[Path, float | None]]:
+    """The movies an experiment sheet names, to analyse them: ``(path, bleed_through)``.
+
+    Relative paths are taken from the sheet's folder; an optional ``bleed_through`` column
+    gives each movie's membrane->mito coefficient (blank: none). Rows are not validated
+    here (:func:`read_sheet` does, once the results exist); a missing ``movie`` column or
+    a bad coefficient is a :class:`SheetError`.
+    """
+    path = Path(path)
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True,
+                            comment="#")
+    except (OSError, UnicodeDecodeError, ValueError, pd.errors.ParserError) as err:
+        detail = " ".join(str(err).split()) or err.__class__.__name__
+        raise SheetError(f"{path}: cannot read the experiment sheet ({detail})") from None
+    table.columns = [_norm(c) for c in table.columns]
+    if "movie" not in table.columns:
+        raise SheetError(f"{path}: experiment sheet lacks column movie")
+    movies = []
+    for i, rec in enumerate(table.to_dict("records")):
+        movie = _text(rec["movie"])
+        if not movie:
+            continue
+        text = _text(rec.get("bleed_through", ""))
+        try:
+            k = float(text) if text else None
+        except ValueError:
+            k = -1.0
+        if k is not None and not 0 <= k <= 1:
+            raise SheetError(f"{path}:{i + 2}: bleed_through must be a number from 0 to 1, "
+                             f"got '{text}'")
+        movies.append(((path.parent / movie).absolute(), k))
+    return movies
+
 
 def movie_counts(results_folder: str | os.PathLike) -> dict[str, Any]:
     """Events, recipients and exposure of one results folder.

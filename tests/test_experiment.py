@@ -32,13 +32,17 @@ def test_known_rates_are_recovered(tmp_path, capsys):
                              channel_names=sim.channel_names)
             events += int((sim.truth["kind"] == "transfer").sum())
             hours += N_RECIPIENTS * sim.image.shape[0] * sim.frame_interval / 3600
-            rows.append(f"{path},coculture,{role},genetic")
+            k = "0.001" if seed == 10 else ""  # a movie's own bleed-through coefficient
+            rows.append(f"{path.relative_to(tmp_path)},coculture,{role},genetic,{k}")
         truth[role] = events / hours
     sheet = tmp_path / "sheet.csv"
-    sheet.write_text("movie,condition,role,label_type\n" + "\n".join(rows) + "\n")
+    sheet.write_text("movie,condition,role,label_type,bleed_through\n" + "\n".join(rows)
+                     + "\n")
     out = tmp_path / "batch"
-    assert main(["batch", str(tmp_path / "movies"), "--out", str(out), "--quiet"]) == 0
-    assert main(["report", str(out), "--sheet", str(sheet), "--no-movies"]) == 0
+    assert main(["batch", "--sheet", str(sheet), "--out", str(out), "--quiet"]) == 0
+    assert (out / "batch_report.html").is_file()
+    assert "bleed_through: 0.001" in (out / "sample_10" / "params.yaml").read_text()
+    assert "bleed_through: 0.0\n" in (out / "sample_11" / "params.yaml").read_text()
     table = pd.read_csv(out / "conditions.csv").set_index("role")
     sample, control = table.loc["sample"], table.loc["conditioned_medium"]
     assert sample["rate_lo"] <= truth["sample"] <= sample["rate_hi"], (truth, sample)
