@@ -173,6 +173,7 @@ def run_batch(
     summary: bool = True,
     progress: MovieProgress | None = None,
     movie_params: Mapping[Path, Params] | None = None,
+    report: bool = False,
 ) -> pd.DataFrame:
     """Analyse each movie into ``out/<name>`` and write ``out/summary.csv``.
 
@@ -197,6 +198,9 @@ def run_batch(
         Progress callbacks.
     movie_params : mapping of Path to Params, optional
         Parameters for particular movies (e.g. their own bleed-through coefficient).
+    report : bool
+        Also write each analysed movie's ``report.html`` (:func:`mtrack.report.write_report`);
+        a report that fails is noted in ``error`` and the movie still counts as done.
 
     Returns
     -------
@@ -236,6 +240,13 @@ def run_batch(
             except Exception as err:  # noqa: BLE001 (isolate one movie's failure; the batch goes on)
                 row = {"movie": str(movie), "results": "", "status": "failed",
                        "error": _one_line(err)}
+            if report and row["status"] == "done":
+                from .report import write_report
+
+                try:
+                    write_report(folder)
+                except Exception as err:  # noqa: BLE001 (the results stand without a report)
+                    row["error"] = f"report not written: {_one_line(err)}"
             row["seconds"] = round(time.perf_counter() - started, 3)
         rows.append(row)
         if progress.end:

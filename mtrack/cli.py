@@ -49,6 +49,8 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, required=True, help="results folder to create")
     _add_analysis_options(run)
     _add_scheduler_options(run)
+    run.add_argument("--report", action="store_true", help="also write report.html "
+                     "(see mtrack report)")
 
     batch = sub.add_parser("batch", help="analyse many movies; one results folder each and "
                            "a summary.csv (resumes: finished movies are skipped)")
@@ -65,6 +67,8 @@ def _build_parser() -> argparse.ArgumentParser:
                        "batch_report.html and conditions.csv (see mtrack report)")
     _add_analysis_options(batch)
     _add_scheduler_options(batch)
+    batch.add_argument("--report", action="store_true", help="also write each movie's "
+                       "report.html")
 
     script = sub.add_parser("slurm-script", help="write a SLURM/PBS job-array script that "
                             "analyses a batch, one movie per array task")
@@ -238,6 +242,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
         results = analyse_movie(args.movie, args.out, params, axes=args.axes,
                                 scheduler=scheduler, workers=args.workers or os.cpu_count(),
                                 progress=progress, overwrite=args.overwrite)
+    if args.report:
+        from .report import write_report
+
+        print(write_report(args.out))
     n = len(results.events)
     counts = results.run["counts"]
     print(f"{args.movie}: {n} transfer event{'s' if n != 1 else ''} in "
@@ -296,7 +304,7 @@ def _cmd_batch(args: argparse.Namespace) -> int:
                             workers=args.workers or os.cpu_count(), overwrite=args.overwrite,
                             only=only, summary=only is None,
                             progress=MovieProgress(start, frames, end),
-                            movie_params=movie_params)
+                            movie_params=movie_params, report=args.report)
     if args.sheet is not None and only is None:
         from .stats import write_batch_report
 

@@ -223,3 +223,13 @@ def test_report_command_writes_movie_and_batch_reports(movies, tmp_path, capsys)
     events_a = len(pd.read_csv(out / "a" / "events.csv"))
     assert sample["events"] == events_a and sample["movies"] == 1
     assert main(["report", str(tmp_path / "nothing")]) == 2
+
+
+def test_run_and_batch_write_reports_on_request(movies, tmp_path, capsys):
+    assert main(["batch", str(movies["a"]), str(movies["c"]), "--out", str(tmp_path / "b"),
+                 "--quiet", "--report"]) == 1  # c is not a movie: no report, no crash
+    assert (tmp_path / "b" / "a" / "report.html").is_file()
+    assert main(["run", str(movies["b"]), "--out", str(tmp_path / "r"), "--quiet",
+                 "--report"]) == 0
+    assert (tmp_path / "r" / "report.html").is_file()
+    assert (tmp_path / "r" / "report" / "overview.png").stat().st_size > 0
