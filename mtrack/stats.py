@@ -245,6 +245,18 @@ def _resolve(movie: str, sheet_dir: Path, root: Path,
     return None, f"no results folder (looked for {root / result_names([given])[0]})"
 
 
+def _sheet_table(path: Path) -> pd.DataFrame:
+    """The sheet as text columns with normalised names; unreadable -> SheetError."""
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True,
+                            comment="#")
+    except (OSError, UnicodeDecodeError, ValueError, pd.errors.ParserError) as err:
+        detail = " ".join(str(err).split()) or err.__class__.__name__
+        raise SheetError(f"{path}: cannot read the experiment sheet ({detail})") from None
+    table.columns = [_norm(c) for c in table.columns]
+    return table
+
+
 def read_sheet(path: str | os.PathLike,
                results_root: str | os.PathLike | None = None) -> tuple[pd.DataFrame, list[str]]:
     """Read an experiment sheet and find each movie's results folder.
@@ -278,13 +290,7 @@ def read_sheet(path: str | os.PathLike,
     """
     path = Path(path)
     root = Path(results_root) if results_root is not None else path.parent
-    try:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True,
-                            comment="#")
-    except (OSError, UnicodeDecodeError, ValueError, pd.errors.ParserError) as err:
-        detail = " ".join(str(err).split()) or err.__class__.__name__
-        raise SheetError(f"{path}: cannot read the experiment sheet ({detail})") from None
-    table.columns = [_norm(c) for c in table.columns]
+    table = _sheet_table(path)
     missing = [c for c in REQUIRED_COLUMNS if c not in table.columns]
     if missing:
         raise SheetError(f"{path}: experiment sheet lacks column(s) {', '.join(missing)} "
@@ -343,13 +349,7 @@ def sheet_movies(path: str | os.PathLike) -> list[tuple[Path, float | None]]:
     a bad coefficient is a :class:`SheetError`.
     """
     path = Path(path)
-    try:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True,
-                            comment="#")
-    except (OSError, UnicodeDecodeError, ValueError, pd.errors.ParserError) as err:
-        detail = " ".join(str(err).split()) or err.__class__.__name__
-        raise SheetError(f"{path}: cannot read the experiment sheet ({detail})") from None
-    table.columns = [_norm(c) for c in table.columns]
+    table = _sheet_table(path)
     if "movie" not in table.columns:
         raise SheetError(f"{path}: experiment sheet lacks column movie")
     movies = []
