@@ -13,6 +13,7 @@ import os
 import sys
 import tempfile
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 __all__ = ["main"]
@@ -254,16 +255,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _batch_inputs(args: argparse.Namespace) -> list[Path]:
+def _batch_inputs(args: argparse.Namespace, extra: Sequence[Path] = ()) -> list[Path]:
     from .batch import expand_inputs, read_task_list
 
     movies = expand_inputs(args.inputs)
     if args.from_list is not None:
         movies += [m for m in read_task_list(args.from_list) if m not in movies]
-    if getattr(args, "sheet", None) is not None:
-        from .stats import sheet_movies
-
-        movies += [m for m, _ in sheet_movies(args.sheet) if m not in movies]
+    movies += [m for m in extra if m not in movies]
     if not movies:
         raise _InputError("no movies given: name files, folders or patterns, or --from-list")
     return movies
@@ -272,18 +270,19 @@ def _batch_inputs(args: argparse.Namespace) -> list[Path]:
 def _cmd_batch(args: argparse.Namespace) -> int:
     from .batch import MovieProgress, run_batch
 
-    movies = _batch_inputs(args)
+    sheet = []
+    if args.sheet is not None:
+        from .stats import sheet_movies
+
+        sheet = sheet_movies(args.sheet)
+    movies = _batch_inputs(args, [movie for movie, _ in sheet])
     if args.task is not None and args.task >= len(movies):
         raise _InputError(f"--task {args.task} is out of range: the batch has {len(movies)} "
                           f"movies (tasks 0 to {len(movies) - 1})")
     only = None if args.task is None else [args.task]
     params = _params(args)
-    movie_params = {}
-    if args.sheet is not None:
-        from .stats import sheet_movies
-
-        movie_params = {movie: params.updated({"input": {"bleed_through": k}})
-                        for movie, k in sheet_movies(args.sheet) if k is not None}
+    movie_params = {movie: params.updated({"input": {"bleed_through": k}})
+                    for movie, k in sheet if k is not None}
     with (_scheduler(args) as scheduler,
           _bar(args, desc="movies", unit="movie", total=len(only or movies)) as movies_bar,
           _bar(args, unit="frame", leave=False) as frames_bar):
