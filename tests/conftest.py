@@ -21,6 +21,17 @@ def realdata() -> Path:
 REPO = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture
+def notes():
+    """Notifications napari dispatches during the test (GUI tests)."""
+    from napari.utils.notifications import notification_manager
+
+    got = []
+    notification_manager.notification_ready.connect(got.append)
+    yield got
+    notification_manager.notification_ready.disconnect(got.append)
+
+
 def pytest_collection_modifyitems(config, items):
     """Skip the napari GUI tests where no X display can exist (no DISPLAY, no Xvfb).
 

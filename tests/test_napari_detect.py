@@ -12,7 +12,6 @@ pytest.importorskip("napari")
 pytest.importorskip("pytestqt")
 
 from napari.layers import Labels, Points
-from napari.utils.notifications import notification_manager
 from qtpy.QtCore import Qt
 
 import mtrack.pipeline
@@ -32,15 +31,6 @@ LONG = 300_000  # ms: generous for a loaded 2-core machine
 def sim():
     return simulate_movie(ndim=2, seed=0, frames=8, shape=(160, 160), n_recipients=2,
                           n_transfers=1)
-
-
-@pytest.fixture
-def notes():
-    """Notifications dispatched during the test (napari's notification manager)."""
-    got = []
-    notification_manager.notification_ready.connect(got.append)
-    yield got
-    notification_manager.notification_ready.disconnect(got.append)
 
 
 def errors(notes):

@@ -22,7 +22,6 @@ pytest.importorskip("pytestqt")
 
 from napari._qt.dialogs.qt_notification import NapariQtNotification
 from napari.layers import Labels
-from napari.utils.notifications import notification_manager
 from qtpy.QtCore import QEvent, QObject, Qt
 from qtpy.QtWidgets import QApplication
 
@@ -58,15 +57,6 @@ def folder(results_2d, tmp_path) -> Path:
     copy = tmp_path / "sim2d"
     shutil.copytree(results_2d, copy)
     return copy
-
-
-@pytest.fixture
-def notes():
-    """Notifications dispatched during the test (napari's notification manager)."""
-    got = []
-    notification_manager.notification_ready.connect(got.append)
-    yield got
-    notification_manager.notification_ready.disconnect(got.append)
 
 
 def errors(notes):
