@@ -507,10 +507,9 @@ def _img(src: str, alt: str, caption: str) -> str:
             f"<figcaption>{html.escape(caption)}</figcaption></figure>")
 
 
-def _build(folder: Path, out: Path, movie_path: Path | None,
+def _build(folder: Path, results: Results, out: Path, movie_path: Path | None,
            progress: Callable[[str], None] | None) -> str:
     """Draw the figures into ``out`` and return the HTML page."""
-    results = load_results(folder)
     run = results.run
     summary = movie_summary(results, run)
     events = _counted_events(results.events).sort_values(["t", "event_id"], kind="stable")
@@ -667,12 +666,12 @@ def write_report(folder: str | os.PathLike, *, movie_path: str | os.PathLike | N
         raise OutputError(f"{html_path}: report exists; pass overwrite=True to replace it")
     if not os.access(folder, os.W_OK):
         raise OutputError(f"{folder}: not writable, cannot hold the report")
-    load_results(folder)  # fail early, before anything is created, on a bad folder
+    results = load_results(folder)  # fails early, before anything is created
     tmp = Path(tempfile.mkdtemp(prefix=".report.partial-", dir=folder))
     try:
         (tmp / "report").mkdir()
-        page = _build(folder, tmp / "report", Path(movie_path) if movie_path else None,
-                      progress)
+        page = _build(folder, results, tmp / "report",
+                      Path(movie_path) if movie_path else None, progress)
         (tmp / "report.html").write_text(page, encoding="utf-8")
         if fig_dir.exists():
             os.rename(fig_dir, tmp / "report.old")
