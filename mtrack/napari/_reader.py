@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..io import _TIFF_MAGIC, TIFF_SUFFIXES, open_movie
-from ._layers import LayerDataTuple, movie_layers, results_layers
+from ._layers import LayerDataTuple, _read_run, movie_layers, results_layers
 
 __all__ = ["get_reader", "read_movie", "read_results"]
 
@@ -190,7 +190,7 @@ def read_results(path: PathOrPaths) -> list[LayerDataTuple] | list[tuple[None]]:
     folder = _one_path(path)
     try:
         layers = results_layers(folder)
-        run = json.loads((folder / "run.json").read_text())
+        run = _read_run(folder)  # the same checked reading results_layers did
     except Exception as exc:
         log.debug("mtrack reader failed on %s", folder, exc_info=True)
         _show_error(f"mtrack: {_message(exc)}")
