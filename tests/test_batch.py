@@ -22,7 +22,8 @@ from mtrack.batch import (
     run_batch,
 )
 from mtrack.cli import main
-from mtrack.io import write_movie_tiff, write_movie_zarr
+from mtrack.io import write_movie_tiff
+from mtrack.omezarr import write_movie_zarr
 from mtrack.params import Params
 from mtrack.simulate import simulate_movie
 

@@ -24,8 +24,8 @@ from mtrack.io import (
     movie_from_array,
     open_movie,
     write_movie_tiff,
-    write_movie_zarr,
 )
+from mtrack.omezarr import write_movie_zarr
 
 REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata"
 KEYS = ("pixel_size", "z_step", "frame_interval")

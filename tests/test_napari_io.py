@@ -19,7 +19,7 @@ pytest.importorskip("pytestqt")
 
 from mtrack.cli import main  # noqa: E402
 from mtrack.events import EVENT_COLUMNS  # noqa: E402
-from mtrack.io import write_movie_tiff, write_movie_zarr  # noqa: E402
+from mtrack.io import write_movie_tiff  # noqa: E402
 from mtrack.napari._layers import (  # noqa: E402
     ROUTE_COLORS,
     STATUS_COLORS,
@@ -32,6 +32,7 @@ from mtrack.napari._layers import (  # noqa: E402
 from mtrack.napari._reader import get_reader  # noqa: E402
 from mtrack.napari._sample_data import sample_2d, sample_3d  # noqa: E402
 from mtrack.napari._writer import AUTO_BACKUP, write_events  # noqa: E402
+from mtrack.omezarr import write_movie_zarr  # noqa: E402
 from mtrack.simulate import simulate_movie  # noqa: E402
 
 pytestmark = [pytest.mark.gui, pytest.mark.timeout(600)]

@@ -42,7 +42,8 @@ import pandas as pd
 import pytest
 import zarr
 
-from mtrack.io import open_movie, write_movie_zarr
+from mtrack.io import open_movie
+from mtrack.omezarr import write_movie_zarr
 from mtrack.params import Params
 from mtrack.pipeline import run_movie
 from mtrack.results import save_results

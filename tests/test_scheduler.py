@@ -7,7 +7,8 @@ import logging
 import pandas as pd
 import pytest
 
-from mtrack.io import movie_from_array, open_movie, write_movie_zarr
+from mtrack.io import movie_from_array, open_movie
+from mtrack.omezarr import write_movie_zarr
 from mtrack.params import Params
 from mtrack.pipeline import movie_array, run_movie
 from mtrack.scheduler import SchedulerError, open_scheduler
