@@ -84,7 +84,8 @@ def score_events(
             called = called.drop(index=[i for i, _ in at_pending]).reset_index(drop=True)
     else:
         events = truth[truth["kind"] == "transfer"]
-        decoys = truth[truth["kind"] == "decoy"]
+        # ``decoy`` (our simulator) or ``decoy_<what>`` (other generators)
+        decoys = truth[truth["kind"].astype(str).str.startswith("decoy")]
     events = events.reset_index(drop=True)
     decoys = decoys.reset_index(drop=True)
     pairs = match_events(called, events, tol_px=tol_px, tol_z=tol_z, tol_frames=tol_frames)
