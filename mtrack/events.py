@@ -1,12 +1,14 @@
-"""Calling transfer events from per-frame tables and recipient tracks.
+"""Calling transfer events from donor trajectories, per-frame tables and recipient tracks.
 
-An event is a *new, discrete* donor object inside a recipient: inside the recipient
-mask eroded by a margin, punctate, absent from the recipient's starting state and from
-the frames just before, and persisting. Donor objects inside one recipient are linked
-forward across frames (distance-gated, gaps allowed). An event starts at an object with
-no past (nothing it could have been in the frames before), and its persistence is how
-far its descendants reach: one mitochondrion that wobbles, fades for a frame or divides
-yields one event, and two transfers that later touch still yield two.
+A transfer is a donor mitochondrion that comes into a recipient and stays. Donor
+objects are linked over the whole field (:mod:`mtrack.trajectories`), so a mitochondrion
+carried along a bridge and then inside the recipient is one trajectory: the event is
+the frame it crossed in, where it crossed in. An object first seen inside with no
+linked past must pass the novelty tests (absent from the recipient's starting state and
+from the frames just before, at a place that held no donor signal). Inside means the
+recipient mask eroded by a margin; staying means persisting for several frames (gaps
+allowed), so one mitochondrion that wobbles, fades for a frame or divides yields one
+event, and two transfers that later touch still yield two.
 """
 
 from __future__ import annotations
@@ -15,14 +17,12 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import breadth_first_order
 
 from .frame import presence_block
 from .params import Params
+from .trajectories import donor_step_um, link_donor_objects
 
-__all__ = ["EVENT_COLUMNS", "assign_routes", "call_events", "candidate_objects",
-           "mark_positive"]
+__all__ = ["EVENT_COLUMNS", "call_events", "mark_positive"]
 
 EVENT_COLUMNS = [
     "event_id", "track_id", "t", "z", "y", "x", "time_s", "z_um", "y_um", "x_um",
@@ -30,49 +30,65 @@ EVENT_COLUMNS = [
 ]
 
 
-def candidate_objects(objects: pd.DataFrame, cells: pd.DataFrame, params: Params) -> pd.DataFrame:
-    """Donor objects that count as inside a tracked recipient, with its ``track_id``.
+def _recipient_keys(cells: pd.DataFrame) -> tuple[pd.Series, dict[int, int], pd.Series]:
+    """Map ``(t, label)`` to recipient ``track_id``, each track to its lineage root, and
+    each root to the first frame of its lineage.
 
-    Parameters
-    ----------
-    objects : DataFrame
-        Per-frame donor objects (``t`` plus :data:`mtrack.frame.OBJECT_COLUMNS`).
-    cells : DataFrame
-        Per-frame recipients with ``t, label, track_id``.
+    A daughter of a division (``parent_track_id`` in ``cells``, when present) belongs to
+    the lineage of its mother: what the mother held, the daughters hold.
     """
-    keys = cells[["t", "label", "track_id"]].rename(columns={"label": "recipient"})
-    inside = objects[
-        (objects["recipient"] > 0)
-        & (objects["containment"] >= params.event.min_containment)
-        & (objects["punctate"] >= params.donor.min_punctate)
-    ]
-    return inside.merge(keys, on=["t", "recipient"], how="inner").sort_values(
-        ["track_id", "t", "z", "y", "x"], kind="stable"
-    ).reset_index(drop=True)
+    lookup = cells.set_index(["t", "label"])["track_id"]
+    parent: dict[int, int] = {}
+    if "parent_track_id" in cells:
+        pairs = cells[["track_id", "parent_track_id"]].drop_duplicates("track_id")
+        parent = {int(a): int(b) for a, b in pairs.itertuples(index=False) if b > 0}
+
+    def root(track: int) -> int:
+        seen = set()
+        while track in parent and track not in seen:
+            seen.add(track)
+            track = parent[track]
+        return track
+
+    family = {int(k): root(int(k)) for k in cells["track_id"].unique()}
+    start = cells.assign(family=cells["track_id"].map(family)).groupby("family")["t"].min()
+    return lookup, family, start
 
 
-def _links(frames: np.ndarray, um: np.ndarray, params: Params):
-    """Directed links from each object to the objects it may become in the next frames.
+class _Lineage:
+    """Donor trajectory segments with their split parents and children."""
 
-    A link joins objects ``gap`` frames apart (``gap`` up to ``max_gap_frames + 1``) whose
-    distance is at most ``max_donor_displacement_um``, widened by half for each missed
-    frame (an object inside a cell moves little, and a wide gate would let a new object
-    inherit the past of a neighbour).
-    """
-    rows, cols = [], []
-    step = params.track.max_donor_displacement_um
-    for gap in range(1, params.track.max_gap_frames + 2):
-        for t in np.unique(frames):
-            a = np.flatnonzero(frames == t)
-            b = np.flatnonzero(frames == t + gap)
-            if b.size == 0:
+    def __init__(self, trajectory: np.ndarray, frames: np.ndarray, splits: pd.DataFrame):
+        order = np.lexsort((np.arange(len(frames)), frames))
+        self.rows: dict[int, list[int]] = {}
+        for row in order:
+            self.rows.setdefault(int(trajectory[row]), []).append(int(row))
+        self.parent = {int(c): int(p) for p, c in splits[["parent", "child"]].itertuples(
+            index=False)}
+        self.children: dict[int, list[int]] = {}
+        for child, parent in sorted(self.parent.items()):
+            self.children.setdefault(parent, []).append(child)
+
+    def ancestors(self, segment: int) -> list[int]:
+        """Rows of all ancestor segments of ``segment``."""
+        rows, seen = [], {segment}
+        while segment in self.parent and self.parent[segment] not in seen:
+            segment = self.parent[segment]
+            seen.add(segment)
+            rows.extend(self.rows.get(segment, []))
+        return rows
+
+    def descendants(self, segment: int) -> list[int]:
+        """Rows of the segment and of all segments that split off it, at any depth."""
+        rows, stack, seen = [], [segment], set()
+        while stack:
+            current = stack.pop()
+            if current in seen:
                 continue
-            dist = np.linalg.norm(um[a][:, None] - um[b][None], axis=2)
-            i, j = np.nonzero(dist <= step * (1 + 0.5 * (gap - 1)))
-            rows.extend(a[i])
-            cols.extend(b[j])
-    n = len(frames)
-    return coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n)).tocsr()
+            seen.add(current)
+            rows.extend(self.rows.get(current, []))
+            stack.extend(self.children.get(current, []))
+        return rows
 
 
 def call_events(
@@ -82,66 +98,221 @@ def call_events(
     frame_interval: float,
     params: Params,
     presence: Sequence[np.ndarray] | None = None,
+    bridges: pd.DataFrame | None = None,
+    trajectories: tuple[pd.DataFrame, pd.DataFrame] | None = None,
 ) -> pd.DataFrame:
-    """Call transfer events.
+    """Call transfer events from donor trajectories.
+
+    Two kinds of evidence make an event:
+
+    * **crossing**: a donor trajectory (:func:`mtrack.trajectories.link_donor_objects`)
+      seen outside every recipient, then inside one (deeper than ``margin_um`` with
+      ``min_containment``), never inside that recipient's lineage before, and staying
+      inside for ``min_persistence_frames`` (gaps allowed; a fission inside keeps it
+      one event, and a fusion with a resident mitochondrion is followed through the
+      fused object). Onset is its first inside frame, the position where it came in.
+      Route ``tnt`` when the trajectory ran along a bridge before entering (with that
+      bridge's ``bridge_id``), ``contact`` when it came in from a donor body (within
+      ``contact_distance_um`` of one just before entry), else ``unknown``.
+    * **appearance**: a trajectory first seen inside a recipient with no linked past
+      (a dim arrival, or one out of view). It must be new: not in the recipient's
+      starting state (``baseline_frames``; a division's daughters inherit their
+      mother's), not within ``novelty_distance_um`` of an object seen there in the
+      ``novelty_memory_frames`` before, at a place that held no donor signal before
+      (``presence``), persisting, and clearly above noise (``min_event_snr``). Its route
+      is ``unknown``.
 
     Parameters
     ----------
     objects : DataFrame
-        Per-frame donor objects with a ``t`` column.
+        Per-frame donor objects with a ``t`` column (:data:`mtrack.frame.OBJECT_COLUMNS`).
     cells : DataFrame
-        Per-frame recipients with ``t, label, track_id``.
+        Per-frame recipients with ``t, label, track_id`` (and ``parent_track_id`` when
+        divisions were tracked).
     scale : tuple of 3 floats
         Voxel size (z, y, x) in µm.
     frame_interval : float
         Seconds between frames.
     params : Params
     presence : sequence of T (Zb, Yb, Xb) arrays, optional
-        Per-frame donor presence maps (:attr:`mtrack.frame.FrameResult.presence`). When
-        given, an object is not new if its place already held donor signal before onset
-        (see :func:`_held_signal`): a dim part of a network that crossed the detection
-        threshold, not a mitochondrion that arrived.
+        Per-frame donor presence maps (:attr:`mtrack.frame.FrameResult.presence`).
+    bridges : DataFrame, optional
+        Tracked bridges (:func:`mtrack.track.track_bridges`), to name the ``bridge_id``
+        of a ``tnt`` route.
+    trajectories : (objects, splits), optional
+        Output of :func:`mtrack.trajectories.link_donor_objects` for ``objects``;
+        computed when not given.
 
     Returns
     -------
     events : DataFrame with :data:`EVENT_COLUMNS`, sorted by onset, track and position.
     """
     ev = params.event
-    candidates = candidate_objects(objects, cells, params)
-    track_start = cells.groupby("track_id")["t"].min()
-    rows = []
-    for track_id, group in candidates.groupby("track_id", sort=True):
-        um = group[["z", "y", "x"]].to_numpy(float) * np.asarray(scale, float)
-        frames = group["t"].to_numpy()
-        signal = group["signal"].to_numpy()
-        links = _links(frames, um, params)
-        has_past = np.asarray(links.sum(axis=0)).ravel() > 0
-        accepted: list[int] = []
-        # a new object has no past: nothing it could have been in the frames before
-        for node in sorted(np.flatnonzero(~has_past), key=lambda k: (frames[k], -signal[k])):
-            t0 = int(frames[node])
-            if t0 < track_start[track_id] + ev.baseline_frames:
-                continue  # starting state of this recipient
-            earlier = (frames < t0) & (frames >= t0 - ev.novelty_memory_frames)
-            if earlier.any() and np.min(
-                np.linalg.norm(um[earlier] - um[node], axis=1)
-            ) <= ev.novelty_distance_um:
+    if trajectories is None:
+        trajectories = link_donor_objects(objects, scale, frame_interval, params.track)
+    linked, splits = trajectories
+    obs = linked.reset_index(drop=True)
+    if len(obs) == 0 or len(cells) == 0:
+        return _event_table([])
+    lookup, family_of, family_start = _recipient_keys(cells)
+    frames = obs["t"].to_numpy(int)
+    labels = obs["recipient"].to_numpy(int)
+    track = np.nan_to_num(lookup.reindex(list(zip(frames, labels))).to_numpy(float)).astype(int)
+    track = np.where(labels > 0, track, 0)
+    family = np.array([family_of.get(int(k), 0) for k in track])
+    deep = ((track > 0) & (obs["containment"].to_numpy() >= ev.min_containment)
+            & (obs["punctate"].to_numpy() >= params.donor.min_punctate))
+    um = obs[["z", "y", "x"]].to_numpy(float) * np.asarray(scale, float)
+    lineage = _Lineage(obs["trajectory"].to_numpy(int), frames, splits)
+    bridge_ids = _bridge_ids(obs, bridges)
+    step = donor_step_um(frame_interval, params.track)
+    data = _Observations(frames, family, deep, um, obs["snr"].to_numpy(float), lineage, step,
+                         params.track.max_gap_frames + 1)
+
+    candidates = []  # (t0, -snr, row, kind, before)
+    for segment in sorted(lineage.rows):
+        own = lineage.rows[segment]
+        past = lineage.ancestors(segment)
+        seen_in = {int(family[r]) for r in past if deep[r]}
+        for i, row in enumerate(own):
+            if not deep[row] or int(family[row]) in seen_in:
+                continue
+            seen_in.add(int(family[row]))
+            before = sorted(past + own[:i], key=lambda r: (frames[r], r))
+            outside = [r for r in before if labels[r] == 0]
+            if outside:
+                candidates.append((frames[row], -data.snr[row], row, "crossing", before))
+            elif not past and i == 0:
+                candidates.append((frames[row], -data.snr[row], row, "appearance", before))
+    rows: list[dict] = []
+    accepted: list[int] = []
+    for t0, _, row, kind, before in sorted(candidates, key=lambda c: c[:3]):
+        fam = int(family[row])
+        if kind == "crossing":
+            if t0 <= family_start[fam]:
+                continue  # the recipient was not seen before: no crossing to witness
+        else:
+            if t0 < family_start[fam] + ev.baseline_frames:
+                continue  # starting state of this recipient (or its mother)
+            earlier = np.flatnonzero(deep & (family == fam) & (frames < t0)
+                                     & (frames >= t0 - ev.novelty_memory_frames))
+            if len(earlier) and np.min(np.linalg.norm(um[earlier] - um[row], axis=1)) \
+                    <= ev.novelty_distance_um:
                 continue  # a known object that faded for a while and came back
-            if presence is not None and _held_signal(presence, group.iloc[node], t0, scale,
+            if presence is not None and _held_signal(presence, obs.iloc[row], t0, scale,
                                                      params):
                 continue  # its place already held donor signal: not an arrival
-            if any(frames[k] == t0 and np.linalg.norm(um[k] - um[node]) <= ev.novelty_distance_um
-                   for k in accepted):
-                continue  # a fragment of an object already called in this frame
-            future = breadth_first_order(links, node, directed=True, return_predecessors=False)
-            persistence = int(frames[future].max()) - t0 + 1
-            if persistence < ev.min_persistence_frames:
+        if any(frames[k] == t0 and family[k] == fam
+               and np.linalg.norm(um[k] - um[row]) <= ev.novelty_distance_um for k in accepted):
+            continue  # a fragment of an object already called in this frame
+        members = data.stay(row, fam)
+        persistence = int(frames[members].max()) - t0 + 1
+        if persistence < ev.min_persistence_frames:
+            continue
+        if data.snr[members].max() < ev.min_event_snr:
+            continue  # never clearly above noise: a fluctuation at the threshold
+        route, bridge_id = ("unknown", "")
+        if kind == "crossing":
+            route, bridge_id = _route(before, obs, bridge_ids, ev)
+        accepted.append(row)
+        rows.append(_event_row(obs.iloc[row], int(track[row]), t0, persistence, scale,
+                               frame_interval, obs.iloc[members], route, bridge_id, params))
+    return _event_table(rows)
+
+
+class _Observations:
+    """Per-observation arrays that :meth:`stay` walks through."""
+
+    def __init__(self, frames, family, deep, um, snr, lineage, step, span):
+        self.frames, self.family, self.deep, self.um, self.snr = frames, family, deep, um, snr
+        self.lineage, self.step, self.span = lineage, step, span
+
+    def stay(self, row: int, fam: int) -> np.ndarray:
+        """Rows of the object's stay in the recipient lineage ``fam`` from ``row`` on.
+
+        Walks the trajectory and everything that split off it, frame by frame; the stay
+        ends when the object is seen only outside the lineage (it left) or is missed for
+        longer than the gap allowance. When the trajectory simply ends inside (it fused
+        with a resident mitochondrion, or the tracker lost it), the stay goes on through
+        the nearest object inside the lineage within one linking step.
+        """
+        frames, t0 = self.frames, int(self.frames[row])
+        members, last_t, last_row = [row], t0, row
+        segment_rows = [r for r in self.lineage.descendants(self._segment(row))
+                        if frames[r] > t0]
+        visited = {self._segment(row)}
+        while True:
+            left = False
+            for t in sorted({int(frames[r]) for r in segment_rows if frames[r] > last_t}):
+                if t - last_t > self.span:
+                    break
+                here = [r for r in segment_rows if frames[r] == t]
+                inside = [r for r in here if self.family[r] == fam]
+                if not inside:
+                    left = True
+                    break
+                members.extend(inside)
+                last_t, last_row = t, inside[0]
+            if left:
+                break
+            follow = self._fused(last_row, last_t, fam, visited)
+            if follow is None:
+                break
+            visited.add(self._segment(follow))
+            members.append(follow)
+            last_t, last_row = int(frames[follow]), follow
+            segment_rows = [r for r in self.lineage.descendants(self._segment(follow))
+                            if frames[r] > last_t]
+        return np.asarray(members, int)
+
+    def _segment(self, row: int) -> int:
+        return self._segments[row]
+
+    @property
+    def _segments(self) -> dict[int, int]:
+        if not hasattr(self, "_segment_of"):
+            self._segment_of = {r: s for s, rows in self.lineage.rows.items() for r in rows}
+        return self._segment_of
+
+    def _fused(self, row: int, t: int, fam: int, visited: set[int]) -> int | None:
+        """The nearest object inside ``fam`` within a linking step of ``row``, in the
+        first of the next ``span`` frames that holds one (another trajectory)."""
+        for later in range(t + 1, t + self.span + 1):
+            near = np.flatnonzero((self.frames == later) & self.deep & (self.family == fam))
+            near = [r for r in near if self._segment(int(r)) not in visited]
+            if not near:
                 continue
-            if group["snr"].to_numpy()[future].max() < ev.min_event_snr:
-                continue  # never clearly above noise: a fluctuation at the threshold
-            accepted.append(node)
-            rows.append(_event_row(group.iloc[node], int(track_id), t0, persistence, scale,
-                                   frame_interval, group.iloc[future], params))
+            dist = np.linalg.norm(self.um[near] - self.um[row], axis=1)
+            if dist.min() <= self.step:
+                return int(near[int(np.argmin(dist))])
+        return None
+
+
+def _bridge_ids(obs: pd.DataFrame, bridges: pd.DataFrame | None) -> np.ndarray:
+    """Tracked ``bridge_id`` of the bridge each observation lies on (0: none)."""
+    on = obs["bridge"].to_numpy(int) if "bridge" in obs else np.zeros(len(obs), int)
+    if bridges is None or len(bridges) == 0 or not on.any():
+        return np.zeros(len(obs), int)
+    lookup = bridges.set_index(["t", "label"])["bridge_id"]
+    keys = list(zip(obs["t"].to_numpy(int), on))
+    ids = np.nan_to_num(lookup.reindex(keys).to_numpy(float)).astype(int)
+    return np.where(on > 0, ids, 0)
+
+
+def _route(before: list[int], obs: pd.DataFrame, bridge_ids: np.ndarray,
+           ev) -> tuple[str, str]:
+    """Route of a crossing from the trajectory before entry."""
+    on_bridge = [r for r in before if obs["bridge"].iat[r] > 0] if "bridge" in obs else []
+    if on_bridge:
+        latest = on_bridge[-1]
+        return "tnt", (str(int(bridge_ids[latest])) if bridge_ids[latest] > 0 else "")
+    body = obs["body_distance_um"].iat[before[-1]]
+    if np.isfinite(body) and body <= ev.contact_distance_um:
+        return "contact", ""
+    return "unknown", ""
+
+
+def _event_table(rows: list[dict]) -> pd.DataFrame:
     events = pd.DataFrame(rows, columns=EVENT_COLUMNS)
     if len(events):
         events = events.sort_values(["t", "track_id", "z", "y", "x"], kind="stable")
@@ -170,10 +341,9 @@ def _held_signal(presence: Sequence[np.ndarray], row, t0: int, scale, params: Pa
     return held >= ev.prior_signal_frames
 
 
-def _event_row(row, track_id, t0, persistence, scale, frame_interval, members, params) -> dict:
+def _event_row(row, track_id, t0, persistence, scale, frame_interval, members, route,
+               bridge_id, params) -> dict:
     ev = params.event
-    body = row["body_distance_um"]
-    route = "contact" if np.isfinite(body) and body <= ev.contact_distance_um else "unknown"
     k = params.donor.threshold_sigma
     contrast = 1.0 - np.exp(-max(float(members["snr"].max()) - k, 0.0) / k)
     depth = min(float(row["depth_um"]) / (ev.margin_um + 2.0), 1.0)
@@ -194,7 +364,7 @@ def _event_row(row, track_id, t0, persistence, scale, frame_interval, members, p
         "depth_um": float(row["depth_um"]),
         "persistence": persistence,
         "route": route,
-        "bridge_id": "",
+        "bridge_id": bridge_id,
         "score": round((contrast + depth + lasting) / 3.0, 4),
         "status": "auto",
     }
@@ -205,41 +375,3 @@ def mark_positive(cells: pd.DataFrame, events: pd.DataFrame) -> pd.Series:
     onset = events.groupby("track_id")["t"].min() if len(events) else pd.Series(dtype=int)
     first = cells["track_id"].map(onset)
     return (first.notna() & (cells["t"] >= first)).astype(bool)
-
-
-def assign_routes(events: pd.DataFrame, objects: pd.DataFrame, bridges: pd.DataFrame,
-                  params: Params) -> pd.DataFrame:
-    """Route ``tnt`` for events whose recipient received cargo along a donor bridge.
-
-    An event is routed ``tnt`` (with that ``bridge_id``) when, in the
-    ``route_window_frames`` frames before onset, a donor object was seen on a bridge
-    joining a donor body and the event's recipient track; among several, the latest
-    sighting wins. Other events keep their route (``contact`` or ``unknown``).
-
-    Parameters
-    ----------
-    events : DataFrame
-        Output of :func:`call_events`.
-    objects : DataFrame
-        Per-frame donor objects with ``t`` and ``bridge`` (frame-local bridge label).
-    bridges : DataFrame
-        Tracked bridges (:func:`mtrack.track.track_bridges`): ``t, label, bridge_id,
-        cell_a, cell_b``.
-    """
-    out = events.copy()
-    if len(out) == 0 or len(bridges) == 0:
-        return out
-    cargo = objects.loc[objects["bridge"] > 0, ["t", "bridge"]].merge(
-        bridges[["t", "label", "bridge_id", "cell_a", "cell_b"]],
-        left_on=["t", "bridge"], right_on=["t", "label"],
-    )
-    cargo = cargo[cargo["cell_a"] == -1]  # one end on a donor body (ends are ordered)
-    window = params.event.route_window_frames
-    for i, event in out.iterrows():
-        seen = cargo[(cargo["cell_b"] == event["track_id"])
-                     & (cargo["t"] < event["t"]) & (cargo["t"] >= event["t"] - window)]
-        if len(seen):
-            latest = seen.sort_values(["t", "bridge_id"], kind="stable").iloc[-1]
-            out.loc[i, "route"] = "tnt"
-            out.loc[i, "bridge_id"] = str(int(latest["bridge_id"]))
-    return out

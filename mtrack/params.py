@@ -139,10 +139,26 @@ class TrackParams(_Model):
     max_cell_displacement_um: float = Field(
         6.0, gt=0, description="max centroid displacement of a recipient between frames"
     )
-    max_donor_displacement_um: float = Field(
-        1.5, gt=0, description="max displacement of a donor object inside a recipient between frames"
+    max_speed_um_per_s: float = Field(
+        1.0, gt=0,
+        description="fastest donor object (µm/s): the linking gate is this x the frame interval "
+                    "(mitochondria move 0.05-0.5 µm/s in TNTs, up to 1-2 µm/s on microtubules)",
+    )
+    min_step_um: float = Field(
+        1.5, gt=0, description="smallest linking gate (µm): jitter and shape changes of a "
+                               "resting mitochondrion between frames",
+    )
+    max_step_um: float = Field(
+        12.0, gt=0, description="largest linking gate (µm), whatever the frame interval: "
+                                "directed runs rarely exceed ~10 µm",
     )
     max_gap_frames: int = Field(1, ge=0, le=5, description="frames an object may go missing")
+
+    @model_validator(mode="after")
+    def _steps(self) -> "TrackParams":
+        if self.min_step_um > self.max_step_um:
+            raise ValueError("min_step_um must not exceed max_step_um")
+        return self
 
 
 class EventParams(_Model):

@@ -25,7 +25,7 @@ from dask.callbacks import Callback
 from threadpoolctl import threadpool_limits
 
 from . import __version__
-from .events import assign_routes, call_events, mark_positive
+from .events import call_events, mark_positive
 from .frame import process_frame
 from .io import Movie, MovieError, check_roles, frame_ranges, movie_problems, open_movie
 from .params import Params
@@ -41,6 +41,7 @@ from .results import (
     stage_output,
 )
 from .track import track_bridges, track_recipients
+from .trajectories import link_donor_objects
 
 __all__ = ["analyse_frame", "analyse_movie", "movie_array", "run_movie"]
 
@@ -245,8 +246,9 @@ def run_movie(
     bridges = pd.concat([f[3] for f in per_frame], ignore_index=True)
     cells = track_recipients(cells, movie.scale, params.track)
     bridges = track_bridges(bridges, cells, movie.scale, params.track)
-    events = call_events(objects, cells, movie.scale, movie.frame_interval, params, presence)
-    events = assign_routes(events, objects, bridges, params)
+    trajectories = link_donor_objects(objects, movie.scale, movie.frame_interval, params.track)
+    events = call_events(objects, cells, movie.scale, movie.frame_interval, params, presence,
+                         bridges=bridges, trajectories=trajectories)
     transits = events.loc[events["route"] == "tnt", "bridge_id"].astype(int).value_counts()
     bridges["transits"] = bridges["bridge_id"].map(transits).fillna(0).astype(int)
     cells["positive"] = mark_positive(cells, events)
