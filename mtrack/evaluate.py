@@ -7,7 +7,7 @@ import pandas as pd
 from scipy import ndimage as ndi
 from scipy.optimize import linear_sum_assignment
 
-__all__ = ["match_events", "score_events"]
+__all__ = ["match_events", "onset_accuracy", "score_events"]
 
 
 def match_events(
@@ -126,6 +126,56 @@ def score_events(
         "decoys_called": len(decoy_pairs),
         "unreviewed": len(pending),
     }
+
+
+def onset_accuracy(
+    called: pd.DataFrame,
+    truth: pd.DataFrame,
+    scale: tuple[float, float, float],
+    *,
+    frames: int = 1,
+    um: float = 2.0,
+    tol_px: float = 6.0,
+    tol_z: float = 2.0,
+    tol_frames: int = 2,
+) -> float:
+    """Share of matched transfers whose call is within ``frames`` and ``um`` of the truth.
+
+    Calls are matched to the ``transfer`` rows of ``truth`` as in :func:`score_events`
+    (same tolerances); a matched call is on time when its onset is within ``frames`` frames
+    of the true onset and its position within ``um`` µm (Euclidean, using ``scale``).
+
+    Parameters
+    ----------
+    called : DataFrame
+        Called events with ``t, z, y, x`` (voxel indices).
+    truth : DataFrame
+        Truth with ``kind`` (``transfer`` rows are scored) and ``t, z, y, x``.
+    scale : tuple of float
+        ``(z, y, x)`` µm per voxel; for 2D data z does not matter (both z are 0).
+    frames, um : int, float
+        The on-time window.
+    tol_px, tol_z, tol_frames : float, float, int
+        Matching tolerances (pixels, planes, frames).
+
+    Returns
+    -------
+    float
+        The share in [0, 1], or NaN when no call matches a transfer.
+    """
+    transfers = truth[truth["kind"] == "transfer"].reset_index(drop=True)
+    called = called.reset_index(drop=True)
+    pairs = match_events(called, transfers, tol_px=tol_px, tol_z=tol_z, tol_frames=tol_frames)
+    if not pairs:
+        return float("nan")
+    sc = np.asarray(scale, float)
+    good = 0
+    for i, j in pairs:
+        c = called.loc[i, ["z", "y", "x"]].to_numpy(float)
+        g = transfers.loc[j, ["z", "y", "x"]].to_numpy(float)
+        d = float(np.linalg.norm((c - g) * sc))
+        good += abs(int(called.loc[i, "t"]) - int(transfers.loc[j, "t"])) <= frames and d <= um
+    return good / len(pairs)
 
 
 def score_bridges_frame(

@@ -47,3 +47,21 @@ def test_reviewed_table_against_itself_scores_the_automatic_calls():
     # unreviewed call is left out
     assert (s["tp"], s["fp"], s["fn"], s["unreviewed"]) == (1, 1, 1, 1)
     assert s["precision"] == 0.5 and s["recall"] == 0.5
+
+
+def test_onset_accuracy_counts_calls_within_one_frame_and_two_um():
+    import math
+
+    from mtrack.evaluate import onset_accuracy
+
+    truth = pd.concat([
+        _events([(5, 0, 10, 10), (8, 0, 50, 50), (12, 0, 90, 90)], kind="transfer"),
+        _events([(3, 0, 130, 130)], kind="decoy"),
+    ])
+    scale = (1.0, 0.5, 0.5)
+    # on time (1 frame, 1 µm); late by 2 frames (matched, not on time); 5 px = 2.5 µm away
+    called = _events([(6, 0, 12, 10), (10, 0, 50, 50), (12, 0, 95, 90), (3, 0, 130, 130)])
+    assert onset_accuracy(called, truth, scale) == 1 / 3
+    # a looser window counts all three; nothing matched gives NaN
+    assert onset_accuracy(called, truth, scale, frames=2, um=3.0) == 1.0
+    assert math.isnan(onset_accuracy(called.iloc[3:], truth, scale))

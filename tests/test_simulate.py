@@ -12,9 +12,13 @@ from mtrack.simulate import (
     INSIDE_DEPTH_UM,
     OBJECT_COLUMNS,
     TRUTH_COLUMNS,
+    Physics,
     Simulation,
+    moderate_physics,
+    random_physics,
     simulate_movie,
 )
+from mtrack.simulate.physics import MAX_PIXELS_2D, MAX_PIXELS_3D, MAX_PLANES, RANGES
 
 
 @pytest.fixture(scope="module")
@@ -564,3 +568,253 @@ def test_recipient_bridges_in_about_half_of_the_movies():
 def test_structures_without_decoys():
     sim = simulate_movie(3, frames=8, seed=0, decoys=False)
     assert set(sim.bridges.kind) == {"bridge"}
+
+
+
+# ----------------------------------------------------------------------------------------------
+# randomized physics
+# ----------------------------------------------------------------------------------------------
+
+# 20-s frames, 2 µm per frame on the nanotube and in the carried run, 0.2 µm/frame stage drift,
+# every transferred mitochondrion divides
+PHYS_2D = moderate_physics(2, n_frames=16, frame_interval_s=20.0, speed_um_per_s=0.1,
+                           tnt_speed_um_per_s=0.1, run_frames=3, drift_um_per_s=0.01,
+                           fission_probability=1.0, n_recipients=3, n_transfers=3)
+
+
+@pytest.fixture(scope="module")
+def simp() -> Simulation:
+    return simulate_movie(seed=0, physics=PHYS_2D)
+
+
+@pytest.fixture(scope="module")
+def simp_patch() -> Simulation:
+    phys = moderate_physics(2, n_frames=12, pixel_um=0.5, n_recipients=10, n_divisions=1,
+                            n_transfers=2)
+    return simulate_movie(seed=4, physics=phys)
+
+
+def _centroid_um(sim: Simulation, t: int, rid: int) -> np.ndarray:
+    return np.array(ndi.center_of_mass(sim.recipients[t] == rid)) * np.asarray(sim.scale)
+
+
+def _obj_um(sim: Simulation, truth_id: int, t: int) -> np.ndarray:
+    row = _track(sim, truth_id).loc[t]
+    return row[["z", "y", "x"]].to_numpy(float) * np.asarray(sim.scale)
+
+
+def test_random_physics_covers_the_published_ranges():
+    draws = [random_physics(s) for s in range(400)]
+    assert random_physics(7) == random_physics(7) and random_physics(7) != random_physics(8)
+
+    def values(name, ndim=None):
+        return np.array([getattr(p, name) for p in draws if ndim is None or p.ndim == ndim])
+
+    for name in ("speed_um_per_s", "tnt_speed_um_per_s", "frame_interval_s", "snr",
+                 "cell_diameter_um", "drift_um_per_s", "fission_probability"):
+        lo, hi = RANGES[name]
+        v = values(name)
+        assert v.min() >= lo and v.max() <= hi, name
+        # both ends of the range are reached (within 10% of its span, log span for log draws)
+        if name in ("tnt_speed_um_per_s", "frame_interval_s", "snr"):
+            v, lo, hi = np.log(v), np.log(lo), np.log(hi)
+        assert v.min() <= lo + 0.1 * (hi - lo) and v.max() >= hi - 0.1 * (hi - lo), name
+    px2, px3, dz = values("pixel_um", 2), values("pixel_um", 3), values("z_step_um", 3)
+    assert px2.min() < 0.13 and px2.max() > 0.67 and px3.min() < 0.25 and px3.max() > 0.67
+    assert dz.min() < 0.4 and dz.max() > 1.9
+    n_rec = values("n_recipients")
+    assert n_rec.min() == 1 and n_rec.max() == 15 and 7 not in n_rec
+    assert (n_rec >= 8).mean() > 0.2 and (n_rec <= 3).mean() > 0.2
+    assert set(values("n_divisions")) == {0, 1, 2}
+    assert set(values("run_frames")) == {2, 3, 4, 5}
+    assert {p.ndim for p in draws} == {2, 3} and {p.marker for p in draws} == {"ring", "filled"}
+    # the background follows the SNR: bright confocal to dim widefield
+    bright, dim = Physics(snr=60.0), Physics(snr=2.5)
+    assert bright.background_photons == pytest.approx(10.0)
+    assert dim.background_photons == pytest.approx(150.0)
+    # sizes stay small
+    for p in draws:
+        Z, Y, X = p.shape()
+        assert Y == X and Y <= (MAX_PIXELS_2D if p.ndim == 2 else MAX_PIXELS_3D)
+        assert (Z == 1) if p.ndim == 2 else (6 <= Z <= MAX_PLANES)
+        assert 12 <= p.n_frames <= 30
+        if p.ndim == 3:
+            lo, hi = p.cell_heights_um()
+            assert (Z - 1) * p.z_step_um >= 0.5 + hi + 1.5 - 1e-9 and lo <= hi
+
+
+def test_physics_arguments():
+    with pytest.raises(ValueError, match="physics"):
+        simulate_movie(frames=10, physics=PHYS_2D)
+    with pytest.raises(ValueError, match="ndim"):
+        simulate_movie(ndim=3, physics=PHYS_2D)
+    with pytest.raises(ValueError, match="snr"):
+        Physics(snr=0.0)
+
+
+def test_physics_movie_sampling(simp):
+    p = PHYS_2D
+    assert simp.image.shape == (p.n_frames, 2, *p.shape())
+    assert simp.scale == p.scale() == (1.0, 0.3, 0.3)
+    assert simp.frame_interval == 20.0 and simp.settings["frame_interval_s"] == 20.0
+    assert simp.settings["physics"]["snr"] == p.snr
+    assert simp.settings["n_transfers"] == 3 and not simp.settings["failures"]
+
+
+def test_physics_onsets_and_crossing_points(simp):
+    tr = simp.truth[simp.truth["kind"] == "transfer"]
+    assert len(tr) == 3
+    sc = np.asarray(simp.scale)
+    for _, row in tr.iterrows():
+        trk = _track(simp, row.truth_id)
+        t = int(row.t)
+        # onset exact: not inside before, inside from onset on
+        assert not trk.loc[:t - 1, "inside"].any() and trk.loc[t:, "inside"].all()
+        # y, x is where the trajectory crossed the recipient boundary (within a pixel)
+        lab = simp.recipients[t, 0] == row.recipient
+        inner = _edt(lab[None], simp.scale)[0]
+        outer = _edt(~lab[None], simp.scale)[0]
+        iy, ix = int(round(row.y)), int(round(row.x))
+        assert inner[iy, ix] <= 1.5 * sc[1] and outer[iy, ix] <= 1.5 * sc[1]
+        # and it lies on the way from the last centre outside the recipient to the next one
+        ta = max(k for k in range(t) if simp.recipients[k][_vox(trk.loc[k])] != row.recipient)
+        a, b = _obj_um(simp, row.truth_id, ta), _obj_um(simp, row.truth_id, ta + 1)
+        e = np.array([0.0, row.y, row.x]) * sc
+        assert np.linalg.norm(a - e) + np.linalg.norm(e - b) <= np.linalg.norm(a - b) + 0.5
+
+
+def test_carried_run_matches_speed_times_interval(simp):
+    step = PHYS_2D.speed_um_per_s * PHYS_2D.frame_interval_s  # 2 µm per frame
+    tr = simp.truth[simp.truth["kind"] == "transfer"]
+    T = simp.image.shape[0]
+    n_checked = 0
+    for _, row in tr.iterrows():
+        t0, rid = int(row.t), int(row.recipient)
+        for t in range(t0 + 1, min(t0 + PHYS_2D.run_frames, T - 1) + 1):
+            moved = _obj_um(simp, row.truth_id, t) - _obj_um(simp, row.truth_id, t - 1)
+            cell = _centroid_um(simp, t, rid) - _centroid_um(simp, t - 1, rid)
+            assert np.linalg.norm((moved - cell)[1:]) == pytest.approx(step, abs=0.5)
+            n_checked += 1
+        # then it rests: well under a run step per frame relative to its cell
+        t = t0 + PHYS_2D.run_frames + 2
+        if t < T:
+            moved = _obj_um(simp, row.truth_id, t) - _obj_um(simp, row.truth_id, t - 1)
+            cell = _centroid_um(simp, t, rid) - _centroid_um(simp, t - 1, rid)
+            assert np.linalg.norm((moved - cell)[1:]) < 0.6
+    assert n_checked >= 6
+
+
+def test_nanotube_transport_speed(simp):
+    step = PHYS_2D.tnt_speed_um_per_s * PHYS_2D.frame_interval_s
+    tnt = simp.truth[(simp.truth["kind"] == "transfer") & (simp.truth["route"] == "tnt")]
+    assert len(tnt)
+    steps = []
+    for _, row in tnt.iterrows():
+        trk = _track(simp, row.truth_id)
+        on_bridge = []
+        for t in range(int(row.t)):
+            z, y, x = (int(round(v)) for v in trk.loc[t, ["z", "y", "x"]])
+            on_bridge.append(simp.recipients[t, z, y, x] == 0 and simp.donors[t, z, y, x] == 0)
+        for t in range(1, int(row.t)):
+            if on_bridge[t] and on_bridge[t - 1]:
+                steps.append(np.linalg.norm(_obj_um(simp, row.truth_id, t)
+                                            - _obj_um(simp, row.truth_id, t - 1)))
+    assert len(steps) >= 2
+    assert np.median(steps) == pytest.approx(step, abs=0.4)
+
+
+def test_fission_of_transferred_mitochondria_is_one_event(simp):
+    tr = simp.truth[simp.truth["kind"] == "transfer"]
+    for tid in tr.truth_id:
+        assert _track(simp, tid)["pieces"].max() == 2
+    assert simp.settings["fissions"] == 3
+
+
+def test_stage_drift_is_present(simp):
+    p = PHYS_2D
+    T = simp.image.shape[0]
+    expect = p.drift_um_per_frame * (T - 1)  # 3 µm
+    assert simp.settings["drift_um_per_s"] == pytest.approx(p.drift_um_per_s)
+    from skimage.registration import phase_cross_correlation
+
+    a = simp.image[0, 1, 0].astype(float)
+    b = simp.image[T - 1, 1, 0].astype(float)
+    shift, _, _ = phase_cross_correlation(a, b, upsample_factor=4)
+    assert np.hypot(*shift) * p.pixel_um == pytest.approx(expect, abs=1.0)
+    # and the drift is where the settings say
+    v = np.asarray(simp.settings["drift_um_per_frame"]) * (T - 1) / p.pixel_um
+    assert np.allclose(-shift, v, atol=1.0 / p.pixel_um)
+
+
+def test_axial_profile_is_gaussian():
+    phys = moderate_physics(3, n_frames=10, pixel_um=0.5, z_step_um=0.3, psf_sigma_z_um=0.9,
+                            snr=60.0, n_recipients=1, n_transfers=1, speed_um_per_s=0.0,
+                            fission_probability=0.0)
+    sim = simulate_movie(ndim=3, seed=1, physics=phys)
+    assert sim.image.shape[2] == phys.shape()[0] and sim.scale[0] == 0.3
+    from scipy.optimize import curve_fit
+
+    def gauss(z, a, mu, sig, b):
+        return a * np.exp(-0.5 * ((z - mu) / sig) ** 2) + b
+
+    fits = []
+    for tid in sim.truth.loc[sim.truth["kind"] != "decoy", "truth_id"].tolist() + [
+            r for r in sim.truth.loc[sim.truth["type"] == "preexisting", "truth_id"]]:
+        for _, row in _track(sim, tid).iterrows():
+            if row.pieces != 1:
+                continue
+            y, x = int(round(row.y)), int(round(row.x))
+            prof = sim.image[int(row.name), 0, :, y - 1:y + 2, x - 1:x + 2].astype(float).mean((1, 2))
+            z = np.arange(len(prof)) * sim.scale[0]
+            p0 = (prof.max() - prof.min(), z[np.argmax(prof)], 1.0, prof.min())
+            popt, _ = curve_fit(gauss, z, prof, p0=p0, maxfev=5000)
+            resid = prof - gauss(z, *popt)
+            fits.append((abs(popt[2]), 1 - resid.var() / prof.var()))
+    fits = np.array(fits)
+    assert len(fits) >= 5
+    # a smooth Gaussian fading over several planes; sigma at least the PSF's, a few tube widths
+    assert np.median(fits[:, 1]) > 0.9
+    assert 0.9 <= np.median(fits[:, 0]) <= 1.6
+
+
+def test_snr_from_bright_confocal_to_dim_widefield():
+    measured = {}
+    for snr in (40.0, 3.0):
+        phys = moderate_physics(2, n_frames=10, pixel_um=0.5, snr=snr, n_recipients=2,
+                                n_transfers=2)
+        sim = simulate_movie(seed=3, physics=phys)
+        bg = sim.image[0, 0, 0][(sim.recipients[0, 0] == 0) & (sim.donors[0, 0] == 0)]
+        bg = bg.astype(float)
+        peaks = []
+        for _, row in sim.truth[sim.truth["kind"] == "transfer"].iterrows():
+            t = int(row.t)
+            r = _track(sim, row.truth_id).loc[t]
+            y, x = int(round(r.y)), int(round(r.x))
+            peaks.append(sim.image[t, 0, 0, y - 1:y + 2, x - 1:x + 2].max() - np.median(bg))
+        measured[snr] = np.median(peaks) / bg.std()
+        assert np.median(bg) - 100 == pytest.approx(phys.background_photons, rel=0.35)
+    assert 0.4 * 40 <= measured[40.0] <= 1.5 * 40
+    assert 0.4 * 3 <= measured[3.0] <= 2.5 * 3
+
+
+def test_confluent_patch_and_recipient_division(simp_patch):
+    st = simp_patch.settings
+    assert st["confluent"] and st["n_recipients"] >= 8
+    lab = simp_patch.recipients[0, 0]
+    ids = [i for i in np.unique(lab) if i]
+    # every cell of the patch touches another one
+    for i in ids:
+        ring = ndi.binary_dilation(lab == i, iterations=2) & (lab != i) & (lab > 0)
+        assert ring.any(), i
+    (div,) = st["recipient_divisions"]
+    m, (a, b), t = div["mother"], div["daughters"], div["t"]
+    T = simp_patch.image.shape[0]
+    for k in range(T):
+        present = {int(v) for v in np.unique(simp_patch.recipients[k])}
+        assert (m in present) == (k < t)
+        assert (a in present) == (b in present) == (k >= t)
+    area_m = (simp_patch.recipients[t - 1] == m).sum()
+    area_ab = np.isin(simp_patch.recipients[t], (a, b)).sum()
+    assert area_ab == pytest.approx(area_m, rel=0.35)
+    # no transfer or decoy in a dividing cell
+    assert not simp_patch.truth["recipient"].isin([m, a, b]).any()

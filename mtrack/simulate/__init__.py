@@ -57,18 +57,35 @@ Modules
     Both channels per frame, then illumination, bleaching, bleed-through and camera noise.
 ``structures``
     Recipient-recipient bridges, filopodia and substrate strands; the bridge truth table and labels.
+``physics``
+    :class:`Physics`, :func:`random_physics` and :func:`moderate_physics`: randomized physics
+    (speeds, frame interval, pixel and z step, PSF, SNR, density, divisions, drift, fission).
 ``simulator``
     :func:`simulate_movie` and the truth tables.
+
+Randomized physics
+------------------
+``simulate_movie(seed=s, physics=random_physics(s))`` draws every physical setting of the movie
+from published ranges instead of the single calibrated setting above: in-cell speed
+0-1.5 µm/s (a transferred mitochondrion is carried in a directed run for several frames after
+entering, then rests), nanotube transport 0.05-0.5 µm/s, frame interval 2-120 s, pixel
+0.1-0.7 µm, z step 0.3-2 µm with a Gaussian axial PSF, SNR from bright confocal to dim
+widefield, sparse to confluent recipients, divisions, stage drift and fission. The truth of a
+transfer is then its onset and where it crossed into the recipient.
 """
 
 from __future__ import annotations
 
 from .core import BRIDGE_COLUMNS, INSIDE_DEPTH_UM, OBJECT_COLUMNS, TRUTH_COLUMNS, Simulation
+from .physics import Physics, moderate_physics, random_physics
 from .simulator import simulate_movie
 
 __all__ = [
     "Simulation",
     "simulate_movie",
+    "Physics",
+    "random_physics",
+    "moderate_physics",
     "TRUTH_COLUMNS",
     "OBJECT_COLUMNS",
     "BRIDGE_COLUMNS",

@@ -42,18 +42,35 @@ class _Blob:
         self.wamp = rng.uniform(0.05, 0.2, 2)
         self.wper = rng.uniform(12.0, 30.0)
         self.wph = rng.uniform(0, 2 * np.pi, 2)
+        # physics mode: cell time runs ``tscale`` times faster than frames (frame interval / 60 s);
+        # a cell exists for ``t_birth <= t < t_death``; a daughter moves apart from its sister by
+        # ``split = (t0, step per frame (y, x) µm, frames)``
+        self.tscale = 1.0
+        self.t_birth = -math.inf
+        self.t_death = math.inf
+        self.split: tuple[float, np.ndarray, float] | None = None
+
+    def alive(self, t: float) -> bool:
+        """Whether the cell exists in frame ``t`` (always, unless it divides or is a daughter)."""
+        return self.t_birth <= t < self.t_death
 
     # -- shape --------------------------------------------------------------------------------
     def center(self, t: float) -> np.ndarray:
-        return (
+        tc = t * self.tscale if self.tscale != 1.0 else t
+        c = (
             self.center0
             + self.drift * t
-            + self.wamp * np.sin(2 * np.pi * t / self.wper + self.wph)
+            + self.wamp * np.sin(2 * np.pi * tc / self.wper + self.wph)
         )
+        if self.split is not None:
+            t0, step, n = self.split
+            c = c + step * min(max(t - t0, 0.0), n)
+        return c
 
     def radius(self, theta: Any, t: float) -> np.ndarray:
-        a = self.a * (1.0 + self.amod * np.sin(2 * np.pi * t / self.aper + self.aph))
-        ph = self.phi + self.omega * t
+        tc = t * self.tscale if self.tscale != 1.0 else t
+        a = self.a * (1.0 + self.amod * np.sin(2 * np.pi * tc / self.aper + self.aph))
+        ph = self.phi + self.omega * tc
         th = np.asarray(theta, dtype=float)
         r = np.ones_like(th)
         for k in range(4):

@@ -23,7 +23,7 @@ def _decoy_recipients(layout: _Layout, rng: np.random.Generator, decoys: bool
     Returns the shuffled ids without a route, the leakage recipient and the recipient of the
     pre-existing objects (both None without decoys).
     """
-    rec_ids = list(range(1, len(layout.recs) + 1))
+    rec_ids = [r for r in range(1, len(layout.recs) + 1) if r not in layout.dividing]
     tr_recips = {rid for _, rid in layout.contacts} | {b.rid for b in layout.bridges}
     non_tr = [r for r in rec_ids if r not in tr_recips]
     rng.shuffle(non_tr)
@@ -70,7 +70,7 @@ def _place_decoys(geo: _Geo, layout: _Layout, non_tr: list[int], leak_rid: int, 
     Returns the decoy objects (adjacent outside, transient, above/below in 3D) and the leakage
     ``{"rid", "t", "max"}``; a decoy that cannot be placed is reported in ``failures``.
     """
-    rec_ids = list(range(1, len(layout.recs) + 1))
+    rec_ids = [r for r in range(1, len(layout.recs) + 1) if r not in layout.dividing]
     decoy_objs: list[_Obj] = []
 
     def keep(o: _Obj | None, kind: str) -> None:

@@ -20,6 +20,8 @@ def _rasterize(blobs: list[_Blob], t: float, shape: tuple[int, int, int],
     best = np.full(shape, np.inf, np.float32)
     zz = np.arange(Z) * scale[0]
     for i, b in enumerate(blobs, 1):
+        if not b.alive(t):
+            continue
         c = b.center(t)
         rm = b.rmax() + 1.0
         y0 = max(int(math.floor((c[0] - rm) / scale[1])), 0)

@@ -88,7 +88,8 @@ def _render_movie(geo: _Geo, layout: _Layout, objs: list[_Obj], mitos: tuple[np.
                   nuclei: list[tuple[float, float, float]], leak: dict[str, Any] | None,
                   marker: str, scale: tuple[float, float, float], r_tex: np.random.Generator,
                   r_noise: np.random.Generator, extra: Sequence[Any] = (),
-                  r_extra: np.random.Generator | None = None
+                  r_extra: np.random.Generator | None = None,
+                  optics: dict[str, float] | None = None
                   ) -> tuple[np.ndarray, dict[str, Any]]:
     """Render the uint16 movie (T, 2, Z, Y, X) with every global artefact.
 
@@ -119,6 +120,10 @@ def _render_movie(geo: _Geo, layout: _Layout, objs: list[_Obj], mitos: tuple[np.
         ``r_extra``, so that ``r_tex`` and ``r_noise`` give the same draws with or without them
         (the sum of the two Poisson counts has the distribution of the whole signal's). No
         bleed-through of them into the mito channel.
+    optics : dict, optional
+        Physics mode: ``psf_z``, ``psf_xy`` (PSF sigmas, µm), ``photon_scale`` (factor on every
+        signal) and ``background`` (photons per pixel in both channels, replacing the drawn
+        backgrounds). The appearance draws from ``r_tex`` are the same with or without it.
 
     Returns
     -------
@@ -146,6 +151,14 @@ def _render_movie(geo: _Geo, layout: _Layout, objs: list[_Obj], mitos: tuple[np.
 
     image = np.empty((T, 2, Z, Y, X), np.uint16)
     mem_sig = np.array([_PSF_Z_UM, 0.2, 0.2])
+    psf = None
+    signal_scale = 1.0
+    if optics is not None:
+        psf = (float(optics["psf_z"]), float(optics["psf_xy"]))
+        mxy = math.hypot(psf[1], 0.13)  # PSF and membrane thickness
+        mem_sig = np.array([psf[0], mxy, mxy])
+        signal_scale = float(optics["photon_scale"])
+        look["bg_mito"] = look["bg_mem"] = float(optics["background"])
     is2d = Z == 1
     ring_px = 2.0 if is2d else 1.0
     ring_norm = math.erf(ring_px / (2 * math.sqrt(2) * (mem_sig[1] / scale[1])))
@@ -176,11 +189,11 @@ def _render_movie(geo: _Geo, layout: _Layout, objs: list[_Obj], mitos: tuple[np.
             raw = fill * inside * _crop(tex["fill"], off, pad, shp) * (1.0 - seam * sm)
         mem = _blur(raw.astype(np.float32), mem_sig, sc)
         for b in layout.bridges:
-            _render_polyline(mem, b.render_points(t), b.amp, _sig_obj(b.width, scale), sc)
+            _render_polyline(mem, b.render_points(t), b.amp, _sig_obj(b.width, scale, psf), sc)
         # mito channel: objects
         mito = np.zeros(shp, np.float64)
         cs, ds, Ls, As, Ws = _segments_at(t, mitos, objs)
-        _render_segments(mito, cs, ds, Ls, As, _sig_obj(Ws, scale), sc)
+        _render_segments(mito, cs, ds, Ls, As, _sig_obj(Ws, scale, psf), sc)
         # donor haze (cytoplasm, darker nucleus)
         dmask = (donor_lab[t] > 0).astype(np.float32)
         for di, dn in enumerate(dons, 1):
@@ -193,6 +206,9 @@ def _render_movie(geo: _Geo, layout: _Layout, objs: list[_Obj], mitos: tuple[np.
             lm = (lab == leak["rid"]).astype(np.float32) * _crop(tex["leak"], off, pad, shp)
             mito += lev * _blur(lm, np.array([1.0, 1.2, 1.2]), sc)
         # optics, bleaching, bleed-through, noise
+        if signal_scale != 1.0:
+            mito *= signal_scale
+            mem = mem * signal_scale
         bm, bb = math.exp(-k_m * t), math.exp(-k_b * t)
         e_mito = illum * (bm * mito + bleed * bb * mem) + look["bg_mito"]
         e_mem = illum * (bb * mem) + look["bg_mem"]
@@ -200,8 +216,9 @@ def _render_movie(geo: _Geo, layout: _Layout, objs: list[_Obj], mitos: tuple[np.
         if extra:
             add = np.zeros(shp, np.float64)
             for st in extra:
-                _render_polyline(add, st.render_points(t), st.amp, _sig_obj(st.width, scale), sc)
-            e_extra = illum * (bb * add)
+                _render_polyline(add, st.render_points(t), st.amp, _sig_obj(st.width, scale, psf),
+                                 sc)
+            e_extra = illum * (bb * signal_scale * add)
         image[t, 0] = _camera(e_mito, r_noise)
         image[t, 1] = _camera(e_mem, r_noise, e_extra, r_extra)
     return image, look

@@ -26,6 +26,9 @@ class _Obj:
     amp: float
     t_truth: int = 0
     t_div: int | None = None
+    # physics mode: where the trajectory crossed into the recipient (µm) and the carried run
+    entry_um: np.ndarray | None = None
+    run_steps_um: list[float] = field(default_factory=list)
     frames: dict[int, list[tuple[np.ndarray, np.ndarray, float, float]]] = field(
         default_factory=dict)  # t -> [(center, dir, length, amp)]
 

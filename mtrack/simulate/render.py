@@ -10,12 +10,17 @@ from scipy import ndimage as ndi
 from .core import _PSF_XY_UM, _PSF_Z_UM
 
 
-def _sig_obj(w: Any, scale: tuple[float, float, float]) -> np.ndarray:
-    """Gaussian sigma (..., 3) (z, y, x) µm of tubes of width ``w`` seen through the PSF."""
+def _sig_obj(w: Any, scale: tuple[float, float, float],
+             psf: tuple[float, float] | None = None) -> np.ndarray:
+    """Gaussian sigma (..., 3) (z, y, x) µm of tubes of width ``w`` seen through the PSF.
+
+    ``psf`` is the (z, xy) PSF sigma in µm; default the simulator's (0.5, 0.15).
+    """
+    pz, pxy = (_PSF_Z_UM, _PSF_XY_UM) if psf is None else psf
     w2 = (np.asarray(w, float)[..., None] / 3) ** 2
-    return np.sqrt(w2 + np.array([_PSF_Z_UM**2,
-                                  _PSF_XY_UM**2 + scale[1] ** 2 / 12,
-                                  _PSF_XY_UM**2 + scale[2] ** 2 / 12]))
+    return np.sqrt(w2 + np.array([pz**2,
+                                  pxy**2 + scale[1] ** 2 / 12,
+                                  pxy**2 + scale[2] ** 2 / 12]))
 
 
 def _render_segments(out: np.ndarray, centers: np.ndarray, dirs: np.ndarray, lengths: np.ndarray,

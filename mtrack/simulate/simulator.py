@@ -26,10 +26,11 @@ from .core import (
 )
 from .decoys import _decoy_recipients, _place_decoys, _place_preexisting
 from .geometry import _frame_geometry, _Geo
-from .layout import _plan_scene
+from .layout import _divide, _plan_scene
 from .mitochondria import _all_donor_mitos
 from .movie import _render_movie
 from .objects import _Obj, _Registry
+from .physics import Physics
 from .structures import _bridge_truth, _place_structures
 from .transfers import _place_transfers
 
@@ -44,6 +45,7 @@ def simulate_movie(
     n_recipients: int | None = None,
     n_transfers: int | None = None,
     decoys: bool = True,
+    physics: Physics | None = None,
 ) -> Simulation:
     """Render a synthetic two-channel movie of mitochondrial transfer with ground truth.
 
@@ -69,6 +71,16 @@ def simulate_movie(
         Add localized decoys (leakage, adjacent, transient, above/below, pre-existing); the global
         artefacts (bleed-through, bleaching, illumination, noise, blur) are always on. Without
         decoys there are no filopodia and no substrate strand either.
+    physics : Physics, optional
+        Physics mode (see :mod:`mtrack.simulate.physics`): the dimensionality, number of frames,
+        frame interval, pixel size, z step, field of view (hence the shape), PSF, SNR and
+        background, recipients (a confluent patch from 8 on), cell size, recipient divisions,
+        stage drift, the speeds of transfers (along nanotubes and across the membrane, then a
+        directed run inside the recipient) and the fission probability all come from it.
+        ``ndim`` must then match it, and ``frames``, ``shape``, ``n_recipients``,
+        ``n_transfers`` and ``marker`` must be None. The truth ``y, x`` (and ``z``) of a
+        transfer is then where its trajectory crossed into the recipient (voxel indices), not
+        its centroid at onset. Without ``physics`` the movie is exactly as before.
 
     Returns
     -------
@@ -87,6 +99,15 @@ def simulate_movie(
     ValueError
         On invalid arguments or a field too small for the requested scene.
     """
+    if physics is not None:
+        if ndim != physics.ndim and ndim != 2:
+            raise ValueError(f"ndim {ndim} does not match physics.ndim {physics.ndim}")
+        given = {k: v for k, v in (("frames", frames), ("shape", shape), ("marker", marker),
+                                   ("n_recipients", n_recipients), ("n_transfers", n_transfers))
+                 if v is not None}
+        if given:
+            raise ValueError(f"{sorted(given)} come from physics; leave them None")
+        return _simulate_physics(physics, int(seed), bool(decoys))
     if ndim not in (2, 3):
         raise ValueError(f"ndim must be 2 or 3, got {ndim!r}")
     T = int(_DEFAULTS[ndim]["frames"] if frames is None else frames)
@@ -204,6 +225,89 @@ def simulate_movie(
     )
 
 
+def _simulate_physics(phys: Physics, seed: int, decoys: bool) -> Simulation:
+    """:func:`simulate_movie` in physics mode (arguments checked by the caller)."""
+    ndim = phys.ndim
+    T = int(phys.n_frames)
+    marker = phys.marker
+    scale = phys.scale()
+    shp = phys.shape()
+    dt = float(phys.frame_interval_s)
+    ss = np.random.SeedSequence([int(seed), 31])
+    r_layout, r_obj, r_tex, r_noise = (np.random.default_rng(s) for s in ss.spawn(4))
+    fy, fx = shp[1] * scale[1], shp[2] * scale[2]
+    layout, routes, notes = _plan_scene(r_layout, ndim, shp, scale, T, phys.n_recipients,
+                                        phys.n_transfers, phys)
+    notes = list(notes)
+    if phys.n_divisions:
+        _divide(r_layout, layout, int(phys.n_divisions), T, fy, fx, dt, notes)
+    recs, dons = layout.recs, layout.dons
+    geo = _frame_geometry(layout.all_recs, dons, T, shp, scale, ndim)
+
+    rng = r_obj
+    reg = _Registry(T)
+    failures: list[str] = notes
+    non_tr, leak_rid, pre_rid = _decoy_recipients(layout, rng, decoys)
+    pre_objs: list[_Obj] = []
+    if decoys and pre_rid is not None:
+        pre_objs = _place_preexisting(geo, recs[pre_rid - 1], pre_rid, T, ndim, rng)
+        for o in pre_objs:
+            reg.add(o)
+    transfers = _place_transfers(geo, layout, routes, T, ndim, rng, reg, failures, phys)
+    decoy_objs: list[_Obj] = []
+    leak = None
+    if decoys and leak_rid is not None:
+        decoy_objs, leak = _place_decoys(geo, layout, non_tr, leak_rid, T, ndim, rng, reg,
+                                         failures)
+    *mitos, nuclei = _all_donor_mitos(geo, dons, T, rng, ndim)
+    structures = _place_structures(geo, layout, reg.objs, T, ndim, int(seed), decoys, failures)
+    extra = [st for st in structures if st.new]
+    r_extra = np.random.default_rng([int(seed), 7, 1])
+    optics = {"psf_z": phys.psf_sigma_z_um, "psf_xy": phys.psf_sigma_xy_um,
+              "photon_scale": phys.photon_scale, "background": phys.background_photons}
+    image, look = _render_movie(geo, layout, reg.objs, tuple(mitos), nuclei, leak, marker, scale,
+                                r_tex, r_noise, extra, r_extra, optics)
+    truth, objects = _truth_tables(geo, transfers, pre_objs + decoy_objs, leak, scale,
+                                   entry=True)
+    bridges, bridge_labels = _bridge_truth(geo, structures, reg.objs)
+    n_all = len(layout.all_recs)
+    settings: dict[str, Any] = {
+        "seed": int(seed), "ndim": ndim, "frames": T, "shape": tuple(int(s) for s in shp),
+        "scale": scale, "frame_interval_s": dt, "marker": marker, "decoys": bool(decoys),
+        "physics": phys.to_dict(),
+        "field_um": (round(fy, 2), round(fx, 2)),
+        "n_recipients": len(recs), "n_recipient_labels": n_all, "n_donors": len(dons),
+        "n_transfers": len(transfers),
+        "confluent": bool(phys.confluent and len(recs) >= 8),
+        "recipient_diameters_um": [round(b.diameter, 2) for b in layout.all_recs],
+        "recipient_heights_um": [round(b.H, 2) for b in layout.all_recs] if ndim == 3 else [],
+        "touching_pairs": [tuple(p) for p in layout.pairs],
+        "contacts": [(int(d) + 1, int(rid)) for d, rid in layout.contacts],
+        "bridges": [{"donor": b.di + 1, "recipient": b.rid, "length_um": round(b.length(), 2)}
+                    for b in layout.bridges],
+        "recipient_divisions": [{"mother": m, "daughters": (a, b), "t": t}
+                                for m, a, b, t in layout.divisions],
+        "drift_um_per_frame": tuple(float(v) for v in layout.drift),
+        "drift_um_per_s": float(np.linalg.norm(layout.drift) / dt),
+        "transfer_motion": [
+            {"truth_id": o.truth_id, "route": o.route, "t": int(o.t_truth),
+             "run_steps_um": [round(v, 3) for v in o.run_steps_um],
+             "fission_t": None if o.t_div is None else int(o.t_div)} for o in transfers],
+        "fissions": sum(o.t_div is not None for o in transfers),
+        "background_photons": phys.background_photons,
+        "photon_scale": phys.photon_scale,
+        "psf_sigma_xy_um": phys.psf_sigma_xy_um,
+        "psf_sigma_z_um": phys.psf_sigma_z_um if ndim == 3 else None,
+        "bleed_through": look["bleed"],
+        "inside_depth_um": INSIDE_DEPTH_UM,
+        "failures": failures,
+    }
+    return Simulation(
+        image=image, scale=scale, frame_interval=dt, channel_names=("mito", "membrane"),
+        truth=truth, recipients=geo.labels, objects=objects, settings=settings, bridges=bridges,
+        bridge_labels=bridge_labels, donors=geo.donors.astype(np.int32))
+
+
 def _voxel_center(o: _Obj, t: int, sc: np.ndarray, is2d: bool) -> np.ndarray:
     """Centre of ``o`` in frame ``t`` in voxel indices (z = 0 in 2D)."""
     c = o.center(t) / sc
@@ -213,13 +317,14 @@ def _voxel_center(o: _Obj, t: int, sc: np.ndarray, is2d: bool) -> np.ndarray:
 
 
 def _truth_tables(geo: _Geo, transfers: list[_Obj], decoy_objs: list[_Obj],
-                  leak: dict[str, Any] | None, scale: tuple[float, float, float]
-                  ) -> tuple[pd.DataFrame, pd.DataFrame]:
+                  leak: dict[str, Any] | None, scale: tuple[float, float, float],
+                  entry: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Number the truth objects and build the ``truth`` and ``objects`` tables.
 
     Transfers come first, in order of their onset (the first frame they are inside), then the
     located decoys in the order given and the leakage last. Sets ``truth_id`` and, for
-    transfers, ``t_truth`` on the objects.
+    transfers, ``t_truth`` on the objects. With ``entry`` a transfer's ``z, y, x`` is where it
+    crossed into its recipient (``_Obj.entry_um``), else its centroid at onset.
     """
     sc = np.asarray(scale)
     is2d = geo.is2d
@@ -239,6 +344,10 @@ def _truth_tables(geo: _Geo, transfers: list[_Obj], decoy_objs: list[_Obj],
             rows_obj.append((k, int(t), float(c[0]), float(c[1]), float(c[2]),
                              bool(bd >= INSIDE_DEPTH_UM), float(max(bd, 0.0)), len(o.frames[t])))
         c = _voxel_center(o, o.t_truth, sc, is2d)
+        if entry and o.kind == "transfer" and o.entry_um is not None:
+            c = np.asarray(o.entry_um, float) / sc
+            if is2d:
+                c[0] = 0.0
         truth_rows.append((k, o.kind, o.type, o.route, int(o.t_truth), float(c[0]),
                            float(c[1]), float(c[2]), int(o.recipient)))
     if leak is not None:

@@ -110,6 +110,7 @@ class _Scene:
         self.cells: list[tuple[_Blob, str]] = (
             [(b, f"recipient:{i}") for i, b in enumerate(layout.recs, 1)]
             + [(b, f"donor:{k}") for k, b in enumerate(layout.dons, 1)])
+        self.dividing = layout.dividing
         self.ts = sorted({0, T // 3, (2 * T) // 3, T - 1})
         fy, fx = geo.shape[1:] * geo.scale[1:]
         self.field = np.array([fy, fx])
@@ -210,6 +211,8 @@ def _filopodium(sc: _Scene, rng: np.random.Generator, n_rec: int, ndim: int, tri
     """A filopodium from a random recipient into free space (None when none fits)."""
     for _ in range(tries):
         rid = int(rng.integers(1, n_rec + 1))
+        if rid in sc.dividing:
+            continue
         cell = sc.cells[rid - 1][0]
         th = float(rng.uniform(-np.pi, np.pi))
         hz = float(rng.uniform(1.5, 3.5)) if ndim == 3 else 0.0
@@ -241,6 +244,8 @@ def _place_structures(geo: _Geo, layout: _Layout, objs: list[_Obj], T: int, ndim
     touching = {tuple(sorted(p)) for p in layout.pairs}
 
     def apart(ia: int, ib: int) -> bool:
+        if ia + 1 in sc.dividing or ib + 1 in sc.dividing:
+            return False
         (A, _), (B, _) = sc.cells[ia], sc.cells[ib]
         return _gap(A, B) >= 3.5
 

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
 import numpy as np
 from scipy.spatial.distance import cdist
 
 from .cells import _Blob, _Bridge
-from .core import INSIDE_DEPTH_UM, _SUBSTRATE_UM, _axis, _jiggle, _rand_dir, _rotate_small, _unit
+from .core import (INSIDE_DEPTH_UM, _SAFE_DEPTH, _SUBSTRATE_UM, _axis, _jiggle, _rand_dir,
+                   _rotate_small, _unit)
 from .geometry import _Geo
 from .layout import _Layout
 from .objects import _follow_inside, _Obj, _pieces, _Registry
+
+if TYPE_CHECKING:
+    from .physics import Physics
 
 
 def _finish_inside(geo, rec, rid, p_in, d_in, on, T, L_of, w, amp, fade, t_div, rng, ndim,
@@ -45,14 +53,20 @@ def _finish_inside(geo, rec, rid, p_in, d_in, on, T, L_of, w, amp, fade, t_div, 
 
 def _contact_transfer(geo: _Geo, rec: _Blob, rid: int, don: _Blob, di: int, on: int, T: int,
                       L: float, w: float, amp: float, fade: float, t_div, L_of, rng, ndim,
-                      others_at, used: list[np.ndarray]) -> _Obj | None:
+                      others_at, used: list[np.ndarray], motion: _Motion | None = None
+                      ) -> _Obj | None:
     """A transfer by direct contact from donor ``di`` into recipient ``rid`` at onset ``on``.
 
     The object approaches the contact inside the donor, lies just outside the recipient membrane
     in the frame before onset and is inside from onset on; ``used`` holds earlier entry points
     at this recipient (appended to on success). None when no placement works.
+
+    With ``motion`` (physics mode) the object lies outside the membrane ``motion.cross_frames``
+    frames earlier, crosses it at the transport speed, and is carried in a directed run after
+    onset (:func:`_finish_phys`).
     """
-    t1 = on - 1
+    t1 = on - 1 if motion is None else on - 1 - motion.cross_frames(on, 0.5 * L + 3.0)
+    approach = 0.9 if motion is None else min(0.9, motion.cross_step_um)
     # candidate spots on the donor side of the contact, just outside the recipient membrane
     don_mask = geo.donors[t1] == di
     zz, yy, xx = np.nonzero(don_mask)
@@ -97,7 +111,7 @@ def _contact_transfer(geo: _Geo, rec: _Blob, rid: int, don: _Blob, di: int, on: 
         d_pre = _rand_dir(rng, ndim, 0.15)
         chain = []
         for j in (1, 2, 3):
-            q = p_out + j * 0.9 * inward
+            q = p_out + j * approach * inward
             chain.append(don.to_local(q, t1))
         ok = True
         for t in range(t1 - 1, -1, -1):
@@ -113,8 +127,12 @@ def _contact_transfer(geo: _Geo, rec: _Blob, rid: int, don: _Blob, di: int, on: 
             before[t] = (q, dd)
         if not ok:
             continue
-        o = _finish_inside(geo, rec, rid, p_in, d_in, on, T, L_of, w, amp, fade, t_div, rng,
-                           ndim, before, "contact", L)
+        if motion is None:
+            o = _finish_inside(geo, rec, rid, p_in, d_in, on, T, L_of, w, amp, fade, t_div, rng,
+                               ndim, before, "contact", L)
+        else:
+            o = _finish_phys(geo, rec, rid, t1, p_in, d_in, on, T, L_of, w, amp, fade, t_div,
+                             rng, ndim, before, "contact", L, motion)
         if o is None:
             continue
         used.append(p_out)
@@ -180,15 +198,210 @@ def _tnt_transfer(geo: _Geo, br: _Bridge, rec: _Blob, rid: int, on: int, T: int,
     return None
 
 
+@dataclass(frozen=True)
+class _Motion:
+    """Per-frame displacements (µm) of a transfer in physics mode.
+
+    ``cross_step_um``: along a nanotube and across the membrane (transport speed × interval);
+    ``run_step_um`` and ``run_frames``: the directed run inside the recipient after onset.
+    """
+
+    cross_step_um: float
+    run_step_um: float
+    run_frames: int
+
+    def cross_frames(self, on: int, dist_um: float) -> int:
+        """Frames strictly between the last one outside the membrane and the onset."""
+        n = max(0, int(math.ceil(dist_um / max(self.cross_step_um, 1e-9))) - 1)
+        return int(min(n, max(on - 2, 0)))
+
+
+def _shift(rec: _Blob, a: int, t: int) -> np.ndarray:
+    """Displacement (z, y, x) µm of ``rec``'s centre from frame ``a`` to frame ``t``."""
+    return np.array([0.0, *(rec.center(t) - rec.center(a))])
+
+
+def _carry(geo: _Geo, rec: _Blob, rid: int, p0: np.ndarray, d0: np.ndarray, on: int, T: int,
+           motion: _Motion, L_of, w: float, rng: np.random.Generator, ndim: int
+           ) -> tuple[dict[int, tuple[np.ndarray, np.ndarray]], list[float]]:
+    """A directed run inside the recipient from ``p0`` at onset for ``motion.run_frames`` frames.
+
+    Each frame the object moves with its cell (local coordinates) and then ``run_step_um`` along
+    its heading (its axis turns with it), turning as little as it must to stay at least the safe
+    depth inside; when no heading allows the full step (a step longer than the cell) it lands on
+    a deep spot near the end of the step. Returns the positions from ``on`` to the end of the
+    run and the steps taken (µm, relative to the cell).
+    """
+    out = {on: (p0, d0)}
+    steps: list[float] = []
+    step = motion.run_step_um
+    heading = _unit(np.array([0.0, d0[1], d0[2]]))
+    p = p0
+    if step <= 0:
+        return out, steps
+    turns = [0.0] + [s * a for a in np.linspace(0.25, np.pi, 13) for s in (1.0, -1.0)]
+    for t in range(on + 1, min(on + motion.run_frames, T - 1) + 1):
+        base = rec.from_local(*rec.to_local(p, t - 1), t)
+        q = None
+        for a in turns:
+            ca, sa = math.cos(a), math.sin(a)
+            h = np.array([0.0, ca * heading[1] + sa * heading[2], -sa * heading[1] + ca * heading[2]])
+            cand = base + step * h
+            if geo.body_depth(t, rid, [(cand, h, L_of(t))], w) >= _SAFE_DEPTH:
+                q, heading = cand, h
+                break
+        if q is None:
+            q = geo.deep_point(t, rid, base + step * heading, heading, L_of(t), w, rng)
+            if q is None:
+                break
+            heading = _unit(np.array([0.0, *(q - base)[1:]])) if np.linalg.norm(
+                (q - base)[1:]) > 1e-6 else heading
+        steps.append(float(np.linalg.norm((q - base)[1:])))
+        p = q
+        out[t] = (p, heading.copy())
+    return out, steps
+
+
+def _entry_point(geo: _Geo, o: _Obj, rid: int, on: int) -> np.ndarray:
+    """Where the trajectory of ``o`` crossed into recipient ``rid`` (µm).
+
+    The segment from the centre in the last frame before onset that lies outside the label to
+    the centre in the next frame, read against the label of that next frame: its first point
+    inside.
+    """
+    ta = max((t for t in range(on) if t in o.frames
+              and geo.label_at(t, o.center(t)) != rid), default=on - 1)
+    tb = ta + 1
+    a, b = o.center(ta), o.center(tb)
+    f = np.linspace(0.0, 1.0, 101)[:, None]
+    seg = a[None] + f * (b - a)[None]
+    inside = np.flatnonzero(geo.label_at(tb, seg) == rid)
+    return seg[inside[0]] if len(inside) else b
+
+
+def _finish_phys(geo: _Geo, rec: _Blob, rid: int, t_out: int, p_in: np.ndarray, d_in: np.ndarray,
+                 on: int, T: int, L_of, w: float, amp: float, fade: float, t_div: int | None,
+                 rng: np.random.Generator, ndim: int,
+                 frames_before: dict[int, tuple[np.ndarray, np.ndarray]], route: str, L: float,
+                 motion: _Motion) -> _Obj | None:
+    """Complete a physics-mode transfer; None unless its onset is exact.
+
+    ``frames_before`` holds the frames up to ``t_out`` (the last one just outside the
+    membrane). Between ``t_out`` and ``on`` the object crosses the membrane in equal steps
+    (moving with the cell), at ``on`` it is at ``p_in``, then it is carried in a directed run
+    (:func:`_carry`) and rests, wobbling with its cell, to the end. Exact onset: its body is
+    less than ``INSIDE_DEPTH_UM`` deep in every frame before ``on`` and at least that deep from
+    ``on`` on.
+    """
+    p_out, d_out = frames_before[t_out]
+    run, steps = _carry(geo, rec, rid, p_in, d_in, on, T, motion, L_of, w, rng, ndim)
+    t_last = max(run)
+    p_last, d_last = run[t_last]
+    rest = _follow_inside(geo, rec, rid, p_last, d_last, t_last, range(t_last, T), L_of, w, rng,
+                          ndim)
+    if rest is None:
+        return None
+    o = _Obj(0, "transfer", route, route, rid, w, amp, on)
+    for t, (p, d) in frames_before.items():
+        o.frames[t] = [(p, d, L, amp)]
+    n = on - t_out
+    for t in range(t_out + 1, on):
+        f = (t - t_out) / n
+        p = (1 - f) * (p_out + _shift(rec, t_out, t)) + f * (p_in + _shift(rec, on, t))
+        if np.any(~np.isin(geo.label_at(t, _axis(p, d_out, L)), (0, rid))):
+            return None
+        o.frames[t] = [(p, d_out, L, amp)]
+    inside = {**run, **rest}
+    for t, (p, d) in inside.items():
+        a = amp * (1.0 - fade) ** (t - on)
+        o.frames[t] = _pieces(p, d, L, a, t, t_div)
+    o.t_div = t_div
+    o.run_steps_um = steps
+    if geo.label_at(t_out, o.center(t_out)) == rid:
+        return None
+    for t in range(on):
+        if o.body_depth(geo, t) >= INSIDE_DEPTH_UM:
+            return None
+    for t in range(on, T):
+        if o.body_depth(geo, t) < INSIDE_DEPTH_UM:
+            return None
+    o.entry_um = _entry_point(geo, o, rid, on)
+    return o
+
+
+def _tnt_transfer_phys(geo: _Geo, br: _Bridge, rec: _Blob, rid: int, on: int, T: int, L: float,
+                       w: float, amp: float, fade: float, t_div, L_of, rng, ndim, others_at,
+                       motion: _Motion) -> _Obj | None:
+    """A physics-mode transfer along nanotube ``br`` into recipient ``rid`` at onset ``on``.
+
+    The object moves along the bridge at ``motion.cross_step_um`` per frame (waiting in the
+    donor near the bridge base before, or already on the bridge in frame 0 when the bridge is
+    long for the speed), reaches the bridge end next to the recipient in frame ``t_out``,
+    crosses the membrane at the same speed and is inside from ``on`` on.
+    """
+    t_out = on - 1 - motion.cross_frames(on, 0.5 * L + 3.0)
+    step = motion.cross_step_um
+    before: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    _, _, total = br.at(t_out, 0.0)
+    s_end = None
+    for back in np.arange(0.5 * L + 0.45, 0.5 * L + 3.0, 0.1):
+        p, tg, total = br.at(t_out, total - back)
+        ax = _axis(p, tg, L)
+        if (np.all(geo.label_at(t_out, ax) == 0)
+                and np.all(geo.dist_out_at(t_out, ax) >= 0.5 * w + 0.1)):
+            s_end = total - back
+            break
+    if s_end is None:
+        return None
+    s_start = 0.5 * L + 0.6
+    a0, _ = br.anchors(0)
+    inward = _unit(np.array([0.0, *(br.donor.center(0) - a0[1:])]))
+    loc = br.donor.to_local(a0 + (0.5 * L + 1.2) * inward, 0)
+    d_pre = _rand_dir(rng, ndim, 0.1)
+    for t in range(t_out, -1, -1):
+        s = s_end - step * (t_out - t)
+        if s >= s_start:
+            p, tg, _ = br.at(t, s)
+        else:
+            p = br.donor.from_local(*loc, t) + _jiggle(rng, geo.is2d)
+            d_pre = _rotate_small(d_pre, rng, 0.06, ndim)
+            tg = d_pre
+        if np.any(geo.label_at(t, _axis(p, tg, L)) != 0):
+            return None
+        before[t] = (p, tg)
+    _, a1 = br.anchors(on)
+    p_end = before[t_out][0]
+    tang = _unit(np.array([0.0, before[t_out][1][2], -before[t_out][1][1]]))
+    for _try in range(4):
+        d_in = _rotate_small(tang, rng, 0.3, ndim)
+        p_in = geo.deep_point(on, rid, a1, d_in, L_of(on), w, rng, exclude=others_at(on),
+                              excl_r=3.0)
+        if p_in is None or np.linalg.norm(p_in - p_end) > 6.0:
+            continue
+        o = _finish_phys(geo, rec, rid, t_out, p_in, d_in, on, T, L_of, w, amp, fade, t_div,
+                         rng, ndim, before, "tnt", L, motion)
+        if o is not None:
+            return o
+    return None
+
+
 def _place_transfers(geo: _Geo, layout: _Layout, routes: list[str], T: int, ndim: int,
-                     rng: np.random.Generator, reg: _Registry, failures: list[str]
-                     ) -> list[_Obj]:
+                     rng: np.random.Generator, reg: _Registry, failures: list[str],
+                     phys: Physics | None = None) -> list[_Obj]:
     """Schedule and place the transfers (one per route), registering each placed one.
 
     Onsets are spread over frames 3..T-5; the earliest transfer with room after its onset
     divides (the next one if it cannot be placed). A transfer whose route fails is tried by the
     other route; one that cannot be placed at all is reported in ``failures``.
+
+    With ``phys`` the transfers move at its speeds (:class:`_Motion`) and each one with room
+    after its onset divides with probability ``phys.fission_probability``.
     """
+    motion = None
+    if phys is not None:
+        motion = _Motion(cross_step_um=phys.tnt_speed_um_per_s * phys.frame_interval_s,
+                         run_step_um=phys.speed_um_per_s * phys.frame_interval_s,
+                         run_frames=int(phys.run_frames))
     recs, dons = layout.recs, layout.dons
     n_tr = len(routes)
     routes = list(routes)
@@ -208,7 +421,10 @@ def _place_transfers(geo: _Geo, layout: _Layout, routes: list[str], T: int, ndim
     c_count = t_count = 0
     for on, route in zip(onsets.tolist(), routes):
         on = int(on)
-        divides = div_pending and on + 2 <= T - 2
+        if phys is None:
+            divides = div_pending and on + 2 <= T - 2
+        else:
+            divides = on + 2 <= T - 2 and bool(rng.random() < phys.fission_probability)
         L = rng.uniform(1.8, 2.3) if divides else rng.uniform(1.2, 2.1)
         w = rng.uniform(0.45, 0.6)
         amp = rng.uniform(230, 380)
@@ -226,13 +442,17 @@ def _place_transfers(geo: _Geo, layout: _Layout, routes: list[str], T: int, ndim
                 di, rid = layout.contacts[c_count % len(layout.contacts)]
                 obj = _contact_transfer(geo, recs[rid - 1], rid, dons[di], di + 1, on, T, L, w, amp,
                                         fade, t_div, L_of, rng, ndim, reg.at,
-                                        used_contact_pts.setdefault(rid, []))
+                                        used_contact_pts.setdefault(rid, []), motion)
                 if obj is not None:
                     c_count += 1
             else:
                 br = layout.bridges[t_count % len(layout.bridges)]
-                obj = _tnt_transfer(geo, br, recs[br.rid - 1], br.rid, on, T, L, w, amp, fade,
-                                    t_div, L_of, rng, ndim, reg.at)
+                if motion is None:
+                    obj = _tnt_transfer(geo, br, recs[br.rid - 1], br.rid, on, T, L, w, amp,
+                                        fade, t_div, L_of, rng, ndim, reg.at)
+                else:
+                    obj = _tnt_transfer_phys(geo, br, recs[br.rid - 1], br.rid, on, T, L, w,
+                                             amp, fade, t_div, L_of, rng, ndim, reg.at, motion)
                 if obj is not None:
                     t_count += 1
             if obj is not None:
