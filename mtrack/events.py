@@ -165,6 +165,8 @@ def call_events(
     um = obs[["z", "y", "x"]].to_numpy(float) * np.asarray(scale, float)
     lineage = _Lineage(obs["trajectory"].to_numpy(int), frames, splits)
     bridge_ids = _bridge_ids(obs, bridges)
+    donor_bridges = (bridges[bridges["cell_a"] == -1] if bridges is not None and len(bridges)
+                     else pd.DataFrame(columns=["t", "bridge_id", "cell_a", "cell_b"]))
     step = donor_step_um(frame_interval, params.track)
     data = _Observations(frames, family, deep, um, obs["snr"].to_numpy(float), lineage, step,
                          params.track.max_gap_frames + 1)
@@ -179,7 +181,7 @@ def call_events(
                 continue
             seen_in.add(int(family[row]))
             before = sorted(past + own[:i], key=lambda r: (frames[r], r))
-            outside = [r for r in before if labels[r] == 0]
+            outside = [r for r in before if not deep[r]]
             if outside:
                 candidates.append((frames[row], -data.snr[row], row, "crossing", before))
             elif not past and i == 0:
@@ -211,9 +213,8 @@ def call_events(
             continue
         if data.snr[members].max() < ev.min_event_snr:
             continue  # never clearly above noise: a fluctuation at the threshold
-        route, bridge_id = ("unknown", "")
-        if kind == "crossing":
-            route, bridge_id = _route(before, obs, bridge_ids, ev)
+        route, bridge_id = _route(row, before if kind == "crossing" else [], obs, bridge_ids,
+                                  donor_bridges, int(track[row]), ev)
         accepted.append(row)
         rows.append(_event_row(obs.iloc[row], int(track[row]), t0, persistence, scale,
                                frame_interval, obs.iloc[members], route, bridge_id, params))
@@ -299,16 +300,31 @@ def _bridge_ids(obs: pd.DataFrame, bridges: pd.DataFrame | None) -> np.ndarray:
     return np.where(on > 0, ids, 0)
 
 
-def _route(before: list[int], obs: pd.DataFrame, bridge_ids: np.ndarray,
-           ev) -> tuple[str, str]:
-    """Route of a crossing from the trajectory before entry."""
-    on_bridge = [r for r in before if obs["bridge"].iat[r] > 0] if "bridge" in obs else []
+def _route(row: int, before: list[int], obs: pd.DataFrame, bridge_ids: np.ndarray,
+           donor_bridges: pd.DataFrame, track_id: int, ev) -> tuple[str, str]:
+    """Route of an event and the ``bridge_id`` of a ``tnt`` route.
+
+    ``tnt`` when the trajectory was seen on a bridge before entry (that bridge); else
+    ``contact`` when, just before entry (or at onset, for an appearance), it lay within
+    ``contact_distance_um`` of a donor body; else, for a crossing from the medium,
+    ``tnt`` when a bridge joined a donor body and this recipient in the
+    ``route_window_frames`` before onset (a cargo travels a bridge faster than the
+    bridge is detected in every frame); else ``unknown``.
+    """
+    on_bridge = [r for r in before if bridge_ids[r] > 0]
     if on_bridge:
-        latest = on_bridge[-1]
-        return "tnt", (str(int(bridge_ids[latest])) if bridge_ids[latest] > 0 else "")
-    body = obs["body_distance_um"].iat[before[-1]]
+        return "tnt", str(int(bridge_ids[on_bridge[-1]]))
+    last = before[-1] if before else row
+    body = obs["body_distance_um"].iat[last]
     if np.isfinite(body) and body <= ev.contact_distance_um:
         return "contact", ""
+    if before:
+        t0 = int(obs["t"].iat[row])
+        seen = donor_bridges[(donor_bridges["cell_b"] == track_id) & (donor_bridges["t"] <= t0)
+                             & (donor_bridges["t"] >= t0 - ev.route_window_frames)]
+        if len(seen):
+            latest = seen.sort_values(["t", "bridge_id"], kind="stable").iloc[-1]
+            return "tnt", str(int(latest["bridge_id"]))
     return "unknown", ""
 
 

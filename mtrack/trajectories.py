@@ -2,12 +2,13 @@
 
 Every donor object of every frame (in donor bodies, on bridges, in the medium, inside
 recipients) is linked to the next frames by linear assignment with gap closing and
-splitting (laptrack, Jaqaman et al. 2008). The gate is physical: an object may move at
-most ``max_speed_um_per_s`` times the frame interval between frames, within
-``[min_step_um, max_step_um]``: the lower bound covers localisation jitter and shape
-changes of a resting mitochondrion, the upper bound the longest directed run a
-mitochondrion makes between two looks (at long frame intervals motion is no longer a
-straight run, and a gate of hundreds of µm would link anything to anything).
+splitting (laptrack, Jaqaman et al. 2008), in two passes. Frame to frame, objects are
+linked within ``min_step_um`` (localisation jitter and shape changes of a resting
+mitochondrion); then the segment ends and starts left over are joined within the
+physical gate: ``max_speed_um_per_s`` times the frame interval, at most ``max_step_um``
+(at long frame intervals motion is no longer one straight run, and a gate of hundreds of
+µm would link anything to anything). Linking everything with the wide gate at once lets
+the assignment break the obvious links of resting objects to make more, longer ones.
 
 Merging is off: a transferred mitochondrion that fuses with a resident one ends its
 segment there; event calling follows it on through the object it fused into.
@@ -69,32 +70,42 @@ def link_donor_objects(
         out["trajectory"] = pd.Series(dtype=int)
         return out, splits
     step = donor_step_um(frame_interval, params)
-    span = params.max_gap_frames + 1
-    cost = step ** 2
+    # time is a coordinate too, (min_step_um per frame)^2 in the squared distance: a link
+    # over a missed frame costs more than one to the next frame at the same distance
+    tau = params.min_step_um
+    near = params.min_step_um ** 2 + tau ** 2
+    far = step ** 2 + tau ** 2
     tracker = LapTrack(
+        # frame to frame within the jitter of a resting object: a wide gate here would let
+        # the assignment break obvious links to make more, longer ones in dense fields
         metric="sqeuclidean",
-        cutoff=cost,
+        cutoff=near,
+        # then ends and starts left over are joined within the physical gate, across
+        # missed frames too: a mover's successive positions, or a lost object found again
         gap_closing_metric="sqeuclidean",
-        gap_closing_cutoff=(step * span) ** 2 if params.max_gap_frames else False,
-        gap_closing_max_frame_count=span,
+        gap_closing_cutoff=far,
+        gap_closing_max_frame_count=params.max_gap_frames + 1,
+        # fission: a daughter appears next to its mother (a wider gate lets splits
+        # compete with the joins of the pass above and break movers' trajectories)
         splitting_metric="sqeuclidean",
-        splitting_cutoff=cost,
+        splitting_cutoff=near,
         merging_cutoff=False,
-        # explicit costs of starting or ending a track: any link inside the gate beats
-        # no link (the data-driven default rejects a fast mover among resting ones)
-        track_start_cost=cost,
-        track_end_cost=cost,
-        segment_start_cost=cost,
-        segment_end_cost=cost,
-        no_splitting_cost=cost,
+        # explicit costs of not linking: any link inside its gate beats none (the
+        # data-driven default rejects a fast mover among resting ones)
+        track_start_cost=near,
+        track_end_cost=near,
+        segment_start_cost=far / 2,
+        segment_end_cost=far / 2,
+        no_splitting_cost=near,
     )
     um = out[["z", "y", "x"]].to_numpy(float) * np.asarray(scale, float)
-    coords = pd.DataFrame({"frame": out["t"].to_numpy(int), "z": um[:, 0], "y": um[:, 1],
-                           "x": um[:, 2], "row": np.arange(len(out))})
+    frames = out["t"].to_numpy(int)
+    coords = pd.DataFrame({"frame": frames, "time": frames * tau, "z": um[:, 0],
+                           "y": um[:, 1], "x": um[:, 2], "row": np.arange(len(out))})
     coords = coords.sort_values(["frame", "z", "y", "x", "row"], kind="stable")
     coords = coords.reset_index(drop=True)
     tracks, split_df, _ = tracker.predict_dataframe(
-        coords, coordinate_cols=["z", "y", "x"], frame_col="frame", only_coordinate_cols=False)
+        coords, coordinate_cols=["time", "z", "y", "x"], frame_col="frame", only_coordinate_cols=False)
     # renumber segments by their first object (frame, then position): deterministic ids
     first = tracks.groupby("track_id")["row"].min()
     order = coords.set_index("row").loc[first.to_numpy()]

@@ -105,20 +105,92 @@ def test_object_never_clearly_above_noise_is_not_an_event():
     assert _call(brightening)["t"].tolist() == [4]
 
 
-def test_route_tnt_when_cargo_rode_a_donor_bridge_before_onset():
-    from mtrack.events import assign_routes
+# -- trajectories: a mitochondrion that comes in, moving (10 s frames, 0.5 µm pixels)
 
-    events = _call([_obj(t, 40, 40, body=2.0) for t in range(6, T)])
-    assert events["route"].tolist() == ["contact"]
-    bridges = pd.DataFrame({"t": [3, 4, 5], "label": 1, "bridge_id": 4, "cell_a": -1,
+def _crossing(y0=40.0, x0=10.0, entry=6, speed_px=6.0, rest_x=70.0, bridge=1):
+    """Outside on a bridge until ``entry``, then carried inside at ``speed_px`` per frame
+    (3 µm per 10-s frame, 0.3 µm/s) until it rests at ``rest_x``."""
+    objs = []
+    for t in range(T):
+        x = min(x0 + speed_px * (t - entry + 5), rest_x)
+        inside = t >= entry
+        objs.append(_obj(t, y0, x, containment=1.0 if inside else 0.0,
+                         recipient=1 if inside else 0))
+        if not inside:
+            objs[-1]["bridge"] = bridge
+    return objs
+
+
+def _call_10s(objs, bridges=None, cells=None):
+    objects = pd.DataFrame(objs)
+    objects["label"] = objects.groupby("t").cumcount() + 1
+    if "bridge" in objects:
+        objects["bridge"] = objects["bridge"].fillna(0).astype(int)
+    return call_events(objects, cells if cells is not None else _cells(), SCALE, 10.0,
+                       Params(), bridges=bridges)
+
+
+def test_mitochondrion_carried_inside_after_entry_is_one_event_at_entry():
+    objs = _crossing()
+    bridges = pd.DataFrame({"t": range(6), "label": 1, "bridge_id": 7, "cell_a": -1,
                             "cell_b": 1})
-    cargo = pd.DataFrame({"t": [4], "bridge": [1]})
-    routed = assign_routes(events, cargo, bridges, Params())
-    assert routed["route"].tolist() == ["tnt"] and routed["bridge_id"].tolist() == ["4"]
-    # cargo on a bridge between two recipients, or long before onset, is not a tnt route
-    other = bridges.assign(cell_a=1, cell_b=2)
-    assert assign_routes(events, cargo, other, Params())["route"].tolist() == ["contact"]
-    early = pd.DataFrame({"t": [0], "bridge": [1]})
-    early_bridges = bridges.assign(t=0)
-    assert assign_routes(events, early, early_bridges, Params())["route"].tolist() == ["contact"]
-    assert events["route"].tolist() == ["contact"]  # input untouched
+    events = _call_10s(objs, bridges)
+    assert len(events) == 1
+    ev = events.iloc[0]
+    entry = next(o for o in objs if o["t"] == 6)
+    assert ev["t"] == 6 and (ev["y"], ev["x"]) == (entry["y"], entry["x"])
+    assert ev["route"] == "tnt" and ev["bridge_id"] == "7"
+    assert ev["persistence"] == T - 6
+
+
+def test_crossing_from_a_donor_body_is_contact_and_from_the_medium_unknown():
+    objs = [dict(o, bridge=0, body_distance_um=0.5 if o["t"] < 6 else 3.0) for o in _crossing()]
+    assert _call_10s(objs)["route"].tolist() == ["contact"]
+    objs = [dict(o, bridge=0, body_distance_um=20.0) for o in _crossing()]
+    assert _call_10s(objs)["route"].tolist() == ["unknown"]
+
+
+def test_transient_entry_and_cargo_stalled_on_a_bridge_are_not_events():
+    poke = [o for o in _crossing(entry=6) if o["t"] <= 6]  # in for one frame...
+    poke += [_obj(t, 40, 30, containment=0.0, recipient=0) for t in range(7, T)]  # ...back out
+    assert len(_call_10s(poke)) == 0
+    stalled = [_obj(t, 40, 20, containment=0.0, recipient=0) for t in range(T)]
+    assert len(_call_10s(stalled)) == 0
+
+
+def test_fission_after_entry_is_one_event():
+    objs = _crossing(speed_px=10.0)  # rests at t = 7
+    objs += [_obj(t, 42, 70.5) for t in range(9, T)]  # a piece splits off the resting one
+    events = _call_10s(objs)
+    assert events["t"].tolist() == [6]
+
+
+def test_fusion_with_a_resident_ends_nothing_already_called():
+    resident = [_obj(t, 40, 73) for t in range(T)]
+    arriving = [o for o in _crossing(speed_px=10.0) if o["t"] <= 7]  # fuses at t = 8
+    events = _call_10s(resident + arriving)
+    assert events["t"].tolist() == [6] and events.iloc[0]["persistence"] == T - 6
+
+
+def test_resident_that_leaves_and_comes_back_is_not_a_transfer():
+    objs = [_obj(t, 40, 40) for t in range(4)]
+    objs += [_obj(t, 40, 30, containment=0.0, recipient=0) for t in range(4, 6)]
+    objs += [_obj(t, 40, 38) for t in range(6, T)]
+    assert len(_call_10s(objs)) == 0
+
+
+def test_daughters_of_a_dividing_recipient_inherit_its_cargo():
+    rows = [(t, 1, 1, 0, 0, 50, 50) for t in range(6)]
+    rows += [(t, 1, 2, 1, 0, 40, 50) for t in range(6, T)]  # daughters from t = 6
+    rows += [(t, 2, 3, 1, 0, 60, 50) for t in range(6, T)]
+    cells = pd.DataFrame(rows, columns=["t", "label", "track_id", "parent_track_id", "z", "y",
+                                        "x"])
+    # a mitochondrion held since the start; the cell rounds up to divide and the object
+    # is outside any cell for a while before a daughter holds it
+    objs = [_obj(t, 40, 40) for t in range(5)]
+    objs += [_obj(t, 40, 40, containment=0.0, recipient=0) for t in range(5, 8)]
+    objs += [_obj(t, 40, 40) for t in range(8, T)]
+    assert len(_call_10s(objs, cells=cells)) == 0
+    # without the lineage the daughter would see it cross in
+    orphan = cells.assign(parent_track_id=0)
+    assert len(_call_10s(objs, cells=orphan)) == 1
