@@ -96,12 +96,13 @@ if str(REPO) not in sys.path:  # benchmark the working tree, installed or not
 import mtrack
 from mtrack import frame as core
 from mtrack.donors import enhance_donors, segment_donor_bodies, segment_donors
-from mtrack.events import assign_routes, call_events, mark_positive
+from mtrack.events import call_events, mark_positive
 from mtrack.io import Movie, open_movie, write_movie_tiff
 from mtrack.params import Params, load_params
 from mtrack.pipeline import analyse_frame, run_movie
 from mtrack.results import LABEL_LAYERS, LabelWriter, create_label_store
 from mtrack.scheduler import open_scheduler
+from mtrack.trajectories import link_donor_objects
 from mtrack.segment import segment_recipients
 from mtrack.simulate import simulate_movie
 from mtrack.track import track_bridges, track_recipients
@@ -119,8 +120,8 @@ MEMORY_FRAMES = {"full": (10, 40, 160), "quick": (4, 8, 16)}
 BASE_FRAMES = {"full": {2: 20, 3: 12}, "quick": {2: 8, 3: 4}}
 FRAME_STAGES = ("read", "recipients", "donor_enhance", "donor_segment", "donor_bodies",
                 "distances", "objects", "bridges", "cells", "presence", "labels")
-MOVIE_STEPS = ("assemble", "track_recipients", "track_bridges", "call_events",
-               "assign_routes", "finish")
+MOVIE_STEPS = ("assemble", "track_recipients", "track_bridges", "link_donors",
+               "call_events", "finish")
 MB = 1e6
 
 # Runs the command line in a fresh interpreter and writes its own peak resident memory and
@@ -456,11 +457,12 @@ def movie_steps(per_frame: list[tuple], movie: Movie, params: Params, clock: Clo
         cells = track_recipients(cells, movie.scale, params.track)
     with clock("track_bridges"):
         bridges = track_bridges(bridges, cells, movie.scale, params.track)
+    with clock("link_donors"):
+        trajectories = link_donor_objects(objects, movie.scale, movie.frame_interval,
+                                          params.track)
     with clock("call_events"):
         events = call_events(objects, cells, movie.scale, movie.frame_interval, params,
-                             presence)
-    with clock("assign_routes"):
-        events = assign_routes(events, objects, bridges, params)
+                             presence, bridges=bridges, trajectories=trajectories)
     with clock("finish"):
         transits = events.loc[events["route"] == "tnt", "bridge_id"].astype(int).value_counts()
         bridges["transits"] = bridges["bridge_id"].map(transits).fillna(0).astype(int)

@@ -26,7 +26,7 @@ __all__ = ["Results", "OutputError", "LabelWriter", "BRIDGE_CSV_COLUMNS", "CELL_
            "load_results"]
 
 CELL_CSV_COLUMNS = [
-    "track_id", "t", "label", "area_or_volume", "z", "y", "x",
+    "track_id", "parent_track_id", "t", "label", "area_or_volume", "z", "y", "x",
     "donor_objects", "donor_signal", "diffuse_signal", "positive",
 ]
 

@@ -1,24 +1,28 @@
-"""Linking recipient cells across frames.
+"""Linking recipient cells and bridges across frames.
 
-Frame-to-frame linear assignment (Hungarian, :func:`scipy.optimize.linear_sum_assignment`)
-on centroid distances in µm, with gap closing over ``max_gap_frames`` missing frames.
-Only the cells of two frames are compared at a time, never all objects of a movie.
-We write this small linker ourselves rather than depend on laptrack: recipients move
-slowly and neither divide nor merge within the movies mtrack targets, so plain
-assignment with a distance gate is all that is needed (about 40 lines).
+Recipients are tracked with laptrack (linear assignment with gap closing and splitting)
+on centroids in µm, so a dividing cell gives two daughter tracks that name their mother
+(``parent_track_id``). A "division" whose daughter vanishes within a frame or two is the
+segmentation cutting one cell in two for a moment: the split is undone and the mother's
+track goes on. Bridges, which only need a stable id while they join the same two cells,
+are linked by a small frame-to-frame assignment (:func:`link_positions`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from laptrack import LapTrack
 from scipy.optimize import linear_sum_assignment
 
 from .params import TrackParams
 
-__all__ = ["link_positions", "track_recipients"]
+__all__ = ["link_positions", "track_bridges", "track_recipients"]
 
 _FORBIDDEN = 1e12
+# a division counts when both daughters are seen for at least this many frames; a
+# shorter "daughter" is a cell cut in two by the segmentation for a moment
+_MIN_DAUGHTER_FRAMES = 2
 
 
 def link_positions(
@@ -82,12 +86,107 @@ def link_positions(
 def track_recipients(
     cells: pd.DataFrame, scale: tuple[float, float, float], params: TrackParams
 ) -> pd.DataFrame:
-    """Return a copy of the per-frame cell table with a ``track_id`` column."""
+    """Track recipient cells through movement, missed frames and divisions.
+
+    Parameters
+    ----------
+    cells : DataFrame
+        Per-frame recipients with ``t, z, y, x`` (voxel centroids) and, when known,
+        ``area_or_volume`` (µm² or µm³, for the division gate).
+    scale : tuple of 3 floats
+        Voxel size (z, y, x) in µm.
+    params : TrackParams
+        ``max_cell_displacement_um`` (between frames) and ``max_gap_frames``.
+
+    Returns
+    -------
+    DataFrame
+        A copy of ``cells`` (same row order) with ``track_id`` (from 1, in order of first
+        appearance) and ``parent_track_id`` (the mother's ``track_id`` for a daughter of
+        a division, else 0).
+
+    Notes
+    -----
+    A daughter's centroid lies about one cell radius from its mother's, so the
+    division gate is the displacement gate plus the median equivalent radius of the
+    movie's cells.
+    """
     out = cells.copy()
-    out["track_id"] = link_positions(
-        cells, scale, params.max_cell_displacement_um, params.max_gap_frames
+    if len(out) == 0:
+        return out.assign(track_id=pd.Series(dtype=int), parent_track_id=pd.Series(dtype=int))
+    um = out[["z", "y", "x"]].to_numpy(float) * np.asarray(scale, float)
+    step = params.max_cell_displacement_um
+    split = (step + _median_radius(out, scale)) ** 2
+    span = params.max_gap_frames + 1
+    tracker = LapTrack(
+        metric="sqeuclidean", cutoff=step ** 2,
+        gap_closing_metric="sqeuclidean", gap_closing_cutoff=(step * span) ** 2,
+        gap_closing_max_frame_count=span,
+        splitting_metric="sqeuclidean", splitting_cutoff=split, merging_cutoff=False,
+        track_start_cost=step ** 2, track_end_cost=step ** 2,
+        segment_start_cost=split, segment_end_cost=split, no_splitting_cost=split,
     )
+    coords = pd.DataFrame({"frame": out["t"].to_numpy(int), "z": um[:, 0], "y": um[:, 1],
+                           "x": um[:, 2], "row": np.arange(len(out))})
+    coords = coords.sort_values(["frame", "z", "y", "x", "row"], kind="stable")
+    tracks, splits, _ = tracker.predict_dataframe(
+        coords.reset_index(drop=True), coordinate_cols=["z", "y", "x"], frame_col="frame",
+        only_coordinate_cols=False)
+    segment = np.zeros(len(out), np.int64)
+    segment[tracks["row"].to_numpy(int)] = tracks["track_id"].to_numpy(int)
+    parent = {} if len(splits) == 0 else dict(zip(splits["child_track_id"].astype(int),
+                                                  splits["parent_track_id"].astype(int)))
+    segment, parent = _undo_brief_divisions(segment, out["t"].to_numpy(int), parent)
+    # number tracks by first appearance (frame, then position): deterministic ids
+    first = pd.DataFrame({"segment": segment, "t": out["t"].to_numpy(int), "z": um[:, 0],
+                          "y": um[:, 1], "x": um[:, 2]})
+    first = first.sort_values(["t", "z", "y", "x"], kind="stable").drop_duplicates("segment")
+    ids = dict(zip(first["segment"], range(1, len(first) + 1)))
+    out["track_id"] = [ids[k] for k in segment]
+    out["parent_track_id"] = [ids[parent[k]] if k in parent else 0 for k in segment]
     return out
+
+
+def _median_radius(cells: pd.DataFrame, scale: tuple[float, float, float]) -> float:
+    """Median equivalent radius (µm) of the cells, 0 when sizes are not given."""
+    if "area_or_volume" not in cells or not len(cells):
+        return 0.0
+    size = float(np.median(cells["area_or_volume"].to_numpy(float)))
+    is_3d = bool((cells["z"].to_numpy(float) != 0).any())  # 2D centroids all lie at z = 0
+    return float((3 * size / (4 * np.pi)) ** (1 / 3) if is_3d else np.sqrt(size / np.pi))
+
+
+def _undo_brief_divisions(segment: np.ndarray, frames: np.ndarray,
+                          parent: dict[int, int]) -> tuple[np.ndarray, dict[int, int]]:
+    """Undo splits where a daughter lasts fewer than ``_MIN_DAUGHTER_FRAMES`` frames.
+
+    The lasting daughter continues its mother's track; the brief one becomes a track of
+    its own with no mother (a piece of a cell cut off for a moment).
+    """
+    segment = segment.copy()
+    parent = dict(parent)
+    children: dict[int, list[int]] = {}
+    for child, mother in sorted(parent.items()):
+        children.setdefault(mother, []).append(child)
+    span = {int(k): len(np.unique(frames[segment == k])) for k in np.unique(segment)}
+    merged_into: dict[int, int] = {}
+    for mother in sorted(children):
+        kids = children[mother]
+        brief = [k for k in kids if span.get(k, 0) < _MIN_DAUGHTER_FRAMES
+                 and k not in children]
+        lasting = [k for k in kids if k not in brief]
+        if not brief:
+            continue
+        for k in brief:
+            parent.pop(k, None)
+        if len(lasting) == 1:  # the mother goes on as the one lasting daughter
+            heir, target = lasting[0], merged_into.get(mother, mother)
+            segment[segment == heir] = target
+            parent.pop(heir, None)
+            merged_into[heir] = target
+            for grandchild in children.get(heir, []):
+                parent[grandchild] = target
+    return segment, parent
 
 
 def track_bridges(

@@ -66,3 +66,34 @@ def test_track_bridges_names_ends_by_track_and_keeps_ids():
     assert out["bridge_id"].iloc[1] == out["bridge_id"].iloc[3]
     assert out["bridge_id"].nunique() == 2 and (out["lifetime"] == 2).all()
     assert bridges["cell_a"].tolist() == [2, -1, 1, -2]  # input untouched
+
+
+def _cell_rows(track, t, y, x, area=300.0):
+    return {"track": track, "t": t, "z": 0.0, "y": y, "x": x, "label": 0,
+            "area_or_volume": area}
+
+
+def test_division_gives_two_daughters_that_name_their_mother():
+    rows = [_cell_rows("m", t, 50, 50) for t in range(5)]
+    rows += [_cell_rows("a", t, 50, 35, 150) for t in range(5, 10)]  # 7.5 µm apart
+    rows += [_cell_rows("b", t, 50, 65, 150) for t in range(5, 10)]
+    rows += [_cell_rows("c", t, 10, 10) for t in range(10)]  # a bystander
+    cells = pd.DataFrame(rows)
+    out = track_recipients(cells.drop(columns="track"), SCALE, TrackParams())
+    ids = out.groupby(cells["track"])["track_id"].agg(set)
+    assert all(len(v) == 1 for v in ids)
+    mother = ids["m"].pop()
+    parents = out.groupby(cells["track"])["parent_track_id"].first()
+    assert parents["a"] == parents["b"] == mother
+    assert parents["m"] == parents["c"] == 0
+    assert out["track_id"].nunique() == 4
+
+
+def test_cell_cut_in_two_for_one_frame_keeps_its_track():
+    rows = [_cell_rows("m", t, 50, 50) for t in range(10) if t != 4]
+    rows += [_cell_rows("m", 4, 50, 45, 200), _cell_rows("piece", 4, 50, 60, 100)]
+    cells = pd.DataFrame(rows)
+    out = track_recipients(cells.drop(columns="track"), SCALE, TrackParams())
+    main = out[cells["track"] == "m"]
+    assert main["track_id"].nunique() == 1 and (main["parent_track_id"] == 0).all()
+    assert (out.loc[cells["track"] == "piece", "parent_track_id"] == 0).all()

@@ -474,7 +474,9 @@ def results_layers(folder: str | Path, *, ndim: int | None = None) -> list[Layer
                            "frame_interval": frame_interval}}
 
     events = read_events(folder / "events.csv")
-    cells = _read_csv(folder / "cells.csv", CELL_CSV_COLUMNS)
+    # parent_track_id came later: folders written before it still open
+    cells = _read_csv(folder / "cells.csv",
+                      [c for c in CELL_CSV_COLUMNS if c != "parent_track_id"])
     bridges_csv = folder / "bridges.csv"
     bridges = (_read_csv(bridges_csv, ["bridge_id", "t", "z", "y", "x"])
                if bridges_csv.is_file() else pd.DataFrame(columns=BRIDGE_CSV_COLUMNS))
@@ -501,9 +503,12 @@ def results_layers(folder: str | Path, *, ndim: int | None = None) -> list[Layer
     if len(cells):  # napari cannot make an empty tracks layer
         tracks = cells.sort_values(["track_id", "t"], kind="stable").reset_index(drop=True)
         track_data = tracks[["track_id", "t", *space]].to_numpy(float)
+        lineage = (tracks.loc[tracks["parent_track_id"] > 0, ["track_id", "parent_track_id"]]
+                   .drop_duplicates() if "parent_track_id" in tracks else tracks.iloc[:0])
+        graph = {int(k): [int(p)] for k, p in lineage.itertuples(index=False)}
         layers.append((track_data, {
             "name": "recipient tracks", "scale": scale, "tail_length": 10, "tail_width": 2,
-            "color_by": "track_id",
+            "color_by": "track_id", "graph": graph,
             "features": tracks.drop(columns=["track_id", "t", "z", "y", "x"]),
             "metadata": meta("tracks")}, "tracks"))
 
