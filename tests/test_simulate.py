@@ -764,7 +764,8 @@ def test_axial_profile_is_gaussian():
             if row.pieces != 1:
                 continue
             y, x = int(round(row.y)), int(round(row.x))
-            prof = sim.image[int(row.name), 0, :, y - 1:y + 2, x - 1:x + 2].astype(float).mean((1, 2))
+            win = sim.image[int(row.name), 0, :, y - 1:y + 2, x - 1:x + 2]
+            prof = win.astype(float).mean((1, 2))
             z = np.arange(len(prof)) * sim.scale[0]
             p0 = (prof.max() - prof.min(), z[np.argmax(prof)], 1.0, prof.min())
             popt, _ = curve_fit(gauss, z, prof, p0=p0, maxfev=5000)

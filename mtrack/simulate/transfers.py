@@ -245,7 +245,8 @@ def _carry(geo: _Geo, rec: _Blob, rid: int, p0: np.ndarray, d0: np.ndarray, on: 
         q = None
         for a in turns:
             ca, sa = math.cos(a), math.sin(a)
-            h = np.array([0.0, ca * heading[1] + sa * heading[2], -sa * heading[1] + ca * heading[2]])
+            h = np.array([0.0, ca * heading[1] + sa * heading[2],
+                          -sa * heading[1] + ca * heading[2]])
             cand = base + step * h
             if geo.body_depth(t, rid, [(cand, h, L_of(t))], w) >= _SAFE_DEPTH:
                 q, heading = cand, h
