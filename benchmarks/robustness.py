@@ -73,14 +73,14 @@ class Axis:
 AXES: dict[str, Axis] = {a.name: a for a in (
     Axis("speed", "speed_um_per_s", (0.0, 0.1, 0.3, 0.6, 1.0, 1.5), (0.0, 0.3, 1.5),
          unit="µm/s"),
-    Axis("tnt_speed", "tnt_speed_um_per_s", (0.05, 0.1, 0.2, 0.35, 0.5), (0.05, 0.5),
+    Axis("tnt_speed", "tnt_speed_um_per_s", (0.05, 0.1, 0.2, 0.35, 0.5), (0.05, 0.2, 0.5),
          log=True, unit="µm/s"),
     Axis("snr", "snr", (2.5, 4.0, 7.0, 15.0, 30.0, 60.0), (2.5, 15.0, 60.0), log=True),
     Axis("density", "n_recipients", (1, 3, 6, 8, 12, 15), (1, 6, 12), unit="recipients"),
     Axis("frame_interval", "frame_interval_s", (2.0, 5.0, 10.0, 30.0, 60.0, 120.0),
          (2.0, 10.0, 120.0), log=True, unit="s"),
-    Axis("pixel", "pixel_um", (0.1, 0.2, 0.3, 0.45, 0.7), (0.1, 0.7), unit="µm"),
-    Axis("z_step", "z_step_um", (0.3, 0.6, 1.0, 1.5, 2.0), (0.3, 2.0), ndim=3, unit="µm"),
+    Axis("pixel", "pixel_um", (0.1, 0.2, 0.3, 0.45, 0.7), (0.1, 0.3, 0.7), unit="µm"),
+    Axis("z_step", "z_step_um", (0.3, 0.6, 1.0, 1.5, 2.0), (0.3, 1.0, 2.0), ndim=3, unit="µm"),
 )}
 
 
@@ -218,6 +218,9 @@ def plot(table: pd.DataFrame, suite: pd.DataFrame | None, out: Path) -> list[Pat
                 a.annotate(f"n={r['n_events']}", (r["value"], 0.02), fontsize=7, ha="center")
             if spec is not None and spec.log:
                 a.set_xscale("log")
+                a.minorticks_off()
+                a.set_xticks(list(d["value"]))
+                a.set_xticklabels([f"{v:g}" for v in d["value"]])
             unit = f" ({spec.unit})" if spec is not None and spec.unit else ""
             a.set_xlabel(f"{name}{unit}" + (" [3D]" if spec is not None and spec.ndim == 3
                                             else ""))
