@@ -13,10 +13,9 @@ import argparse
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from mtrack.evaluate import match_events, score_events
+from mtrack.evaluate import onset_accuracy, score_events
 from mtrack.io import open_movie
 from mtrack.params import Params, load_params
 from mtrack.pipeline import run_movie
@@ -24,22 +23,6 @@ from mtrack.pipeline import run_movie
 ROOT = Path(__file__).resolve().parents[1].parent / "shared" / "validation" / "foreign"
 # the folder's README: a call matches a transfer within 8 px and 2 frames
 TOL_PX, TOL_FRAMES = 8.0, 2
-
-
-def onset_accuracy(events: pd.DataFrame, truth: pd.DataFrame, scale, *, frames: int = 1,
-                   um: float = 2.0) -> float:
-    """Share of matched transfers called within ``frames`` and ``um`` of the truth."""
-    transfers = truth[truth["kind"] == "transfer"].reset_index(drop=True)
-    pairs = match_events(events, transfers, tol_px=TOL_PX, tol_frames=TOL_FRAMES)
-    if not pairs:
-        return float("nan")
-    good = 0
-    for i, j in pairs:
-        c, g = events.iloc[i], transfers.iloc[j]
-        d = np.linalg.norm((c[["z", "y", "x"]].to_numpy(float)
-                            - g[["z", "y", "x"]].to_numpy(float)) * np.asarray(scale))
-        good += abs(int(c["t"]) - int(g["t"])) <= frames and d <= um
-    return good / len(pairs)
 
 
 def evaluate_folder(folder: Path, params: Params, workers: int | None = None) -> dict:
@@ -51,7 +34,8 @@ def evaluate_folder(folder: Path, params: Params, workers: int | None = None) ->
         seconds = time.perf_counter() - start
         scale = movie.scale
     scores = score_events(results.events, truth, tol_px=TOL_PX, tol_frames=TOL_FRAMES)
-    scores["onset_within_1_frame_2_um"] = onset_accuracy(results.events, truth, scale)
+    scores["onset_within_1_frame_2_um"] = onset_accuracy(results.events, truth, scale,
+                                                         tol_px=TOL_PX, tol_frames=TOL_FRAMES)
     scores["seconds"] = seconds
     scores["recipient_tracks"] = int(results.cells["track_id"].nunique())
     scores["events"] = results.events
