@@ -175,17 +175,17 @@ def call_events(
     for segment in sorted(lineage.rows):
         own = lineage.rows[segment]
         past = lineage.ancestors(segment)
-        seen_in = {int(family[r]) for r in past if deep[r]}
-        for i, row in enumerate(own):
-            if not deep[row] or int(family[row]) in seen_in:
-                continue
-            seen_in.add(int(family[row]))
-            before = sorted(past + own[:i], key=lambda r: (frames[r], r))
-            outside = [r for r in before if not deep[r]]
-            if outside:
-                candidates.append((frames[row], -data.snr[row], row, "crossing", before))
-            elif not past and i == 0:
-                candidates.append((frames[row], -data.snr[row], row, "appearance", before))
+        if any(deep[r] for r in past):
+            continue  # its ancestor was inside a recipient already: a fission
+        first = next((i for i, r in enumerate(own) if deep[r]), None)
+        if first is None:
+            continue  # never inside a recipient
+        # a trajectory is counted once, where it first comes into a recipient: one that
+        # moves on from a recipient into a touching one is not a new transfer
+        row = own[first]
+        before = sorted(past + own[:first], key=lambda r: (frames[r], r))
+        kind = "crossing" if before else "appearance"
+        candidates.append((frames[row], -data.snr[row], row, kind, before))
     rows: list[dict] = []
     accepted: list[int] = []
     for t0, _, row, kind, before in sorted(candidates, key=lambda c: c[:3]):
