@@ -124,6 +124,8 @@ def _build_parser() -> argparse.ArgumentParser:
     info.add_argument("movie", type=Path)
     info.add_argument("--mito-channel", type=int, default=0)
     info.add_argument("--membrane-channel", type=int, default=1)
+    info.add_argument("--nuclei-channel", type=int, help="nuclei channel (used for the cell "
+                      "diameter estimate)")
     info.add_argument("--axes")
     return parser
 
@@ -464,9 +466,11 @@ def _cmd_info(args: argparse.Namespace) -> int:
     print(movie.describe())
     problems = [str(w.message) for w in caught]
     try:
-        check_roles(movie, args.mito_channel, args.membrane_channel)
+        check_roles(movie, args.mito_channel, args.membrane_channel, args.nuclei_channel)
     except MovieError as err:
         problems.append(str(err))
+    else:
+        problems += _print_cell_diameter(movie, args)
     problems += inspect_movie(movie)
     if problems:
         print("problems:")
@@ -475,6 +479,32 @@ def _cmd_info(args: argparse.Namespace) -> int:
         return 1
     print("problems: none found")
     return 0
+
+
+def _print_cell_diameter(movie, args: argparse.Namespace) -> list[str]:
+    """Print the recipient diameter that ``cell_diameter_um: auto`` will use (first, middle
+    and last frames); return the problems met (it could not be estimated)."""
+    from .cellsize import combine_estimates, estimate_frames, sample_frames
+    from .params import RecipientParams
+
+    times = sample_frames(movie.shape[0])
+    frames = [movie.frame(t) for t in times]
+    nuclei = None
+    if args.nuclei_channel is not None:
+        nuclei = [f[args.nuclei_channel] for f in frames]
+    try:
+        values = estimate_frames([f[args.membrane_channel] for f in frames], movie.scale,
+                                 RecipientParams(), nuclei)
+    except ValueError as err:  # NaN frames and the like: inspect_movie names them
+        return [f"recipient cell diameter: not estimated ({err})"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        value = combine_estimates(values)
+    per_frame = ", ".join(f"t={t}: {'-' if v is None else f'{v:.1f}'}"
+                          for t, v in zip(times, values))
+    source = "nuclei spacing" if nuclei is not None else "membrane channel"
+    print(f"recipient cell diameter (auto, from the {source}): {value:.1f} µm ({per_frame})")
+    return [str(w.message) for w in caught]
 
 
 class _InputError(ValueError):

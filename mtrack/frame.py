@@ -17,6 +17,7 @@ from skimage.segmentation import find_boundaries
 from .bleed import correct_bleed_through
 from .bridges import BRIDGE_COLUMNS as _DETECTED_BRIDGE_COLUMNS
 from .bridges import detect_bridges, objects_on_bridges
+from .cellsize import resolve_cell_diameter
 from .donors import enhance_donors, object_table, segment_donor_bodies, segment_donors
 from .params import Params
 from .segment import segment_recipients
@@ -120,6 +121,9 @@ def process_frame(
         Voxel size (z, y, x) in µm.
     params : Params
         Channel roles in ``params.input``; algorithm parameters in the other sections.
+        A ``recipient.cell_diameter_um`` of ``"auto"`` is estimated from this frame
+        (:func:`mtrack.cellsize.resolve_cell_diameter`); :func:`mtrack.pipeline.run_movie`
+        resolves it once per movie instead.
 
     Returns
     -------
@@ -142,6 +146,9 @@ def process_frame(
     nuclei = None
     if roles.nuclei_channel is not None:
         nuclei = np.asarray(frame[roles.nuclei_channel], dtype=np.float32)
+    # "auto" cell diameter (a frame analysed on its own): estimated from this frame
+    params, _ = resolve_cell_diameter(params, [membrane], scale,
+                                      None if nuclei is None else [nuclei])
 
     recipients = segment_recipients(membrane, scale, params.recipient, nuclei=nuclei)
     tophat, snr = enhance_donors(mito, scale, params.donor, membrane=membrane)

@@ -11,7 +11,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 __all__ = [
     "InputParams",
@@ -68,13 +75,32 @@ class RecipientParams(_Model):
         "auto", description="membrane dye outlining cells (ring) or cytoplasmic fill (filled)"
     )
     smoothing_um: float = Field(0.5, gt=0, description="Gaussian sigma before thresholding")
-    cell_diameter_um: float = Field(15.0, gt=0, description="typical recipient cell diameter")
+    cell_diameter_um: float | Literal["auto"] = Field(
+        "auto",
+        description="typical recipient cell diameter; 'auto': estimated per movie from the "
+                    "membrane channel (and nuclei when given), see mtrack.cellsize",
+    )
     min_cell_diameter_um: float = Field(
         5.0, gt=0, description="objects with a smaller equivalent diameter are discarded"
     )
     threshold_scale: float = Field(
         1.0, gt=0, description="multiplier on the automatic foreground threshold"
     )
+
+    @field_validator("cell_diameter_um", mode="before")
+    @classmethod
+    def _diameter(cls, value: Any) -> float | str:
+        """``"auto"`` or a positive finite number of µm (numeric strings from YAML/CLI too)."""
+        if isinstance(value, str) and value.strip().lower() == "auto":
+            return "auto"
+        if not isinstance(value, bool):
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                number = float("nan")
+            if number > 0 and number != float("inf"):
+                return number
+        raise ValueError(f"must be a positive number of µm or 'auto', got {value!r}")
 
 
 class DonorParams(_Model):

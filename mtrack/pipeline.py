@@ -25,6 +25,7 @@ from dask.callbacks import Callback
 from threadpoolctl import threadpool_limits
 
 from . import __version__
+from .cellsize import resolve_cell_diameter, sample_frames
 from .events import call_events, mark_positive
 from .frame import process_frame
 from .io import Movie, MovieError, check_roles, frame_ranges, movie_problems, open_movie
@@ -191,6 +192,18 @@ def _versions() -> dict:
     return out
 
 
+def _resolve_cell_diameter(movie: Movie, params: Params) -> tuple[Params, str]:
+    """Numeric ``recipient.cell_diameter_um``: estimated from the first, middle and last
+    frames when it is ``"auto"`` (see :mod:`mtrack.cellsize`); ``(params, source)``."""
+    if params.recipient.cell_diameter_um != "auto":
+        return params, "given"
+    roles = params.input
+    frames = [movie.frame(t) for t in sample_frames(movie.shape[0])]
+    nuclei = None if roles.nuclei_channel is None else [f[roles.nuclei_channel] for f in frames]
+    return resolve_cell_diameter(params, [f[roles.membrane_channel] for f in frames],
+                                 movie.scale, nuclei)
+
+
 def run_movie(
     movie: Movie,
     params: Params,
@@ -233,6 +246,7 @@ def run_movie(
     """
     started = time.perf_counter()
     n_frames = movie.shape[0]
+    params, diameter_source = _resolve_cell_diameter(movie, params)
     per_frame = _compute_frames(movie, params, scheduler, workers, frames_per_chunk, progress,
                                 labels)
     problems = movie_problems(movie, [f[4] for f in per_frame])
@@ -265,6 +279,8 @@ def run_movie(
         "scheduler": scheduler if isinstance(scheduler, str) else "distributed",
         "workers": workers,
         "channel_names": list(movie.channel_names),
+        "cell_diameter_um": params.recipient.cell_diameter_um,
+        "cell_diameter_source": diameter_source,
         "timings_s": {
             "frames": round(frame_s, 3),
             "total": round(total_s, 3),

@@ -62,6 +62,7 @@ from ._layers import META_KEY, mtrack_meta, results_layers
 __all__ = ["DetectWidget"]
 
 _NONE = "(none)"
+_AUTO = "auto"  # a parameter estimated from the data (recipient.cell_diameter_um)
 _TWO_LAYERS, _ONE_LAYER = "separate layers", "channels of one layer"
 _DIMS = {"auto": "auto (from the layer shape)", "2d": "2D + time", "3d": "3D + time"}
 #: the parameters shown in the widget: (section, key, label, unit suffix)
@@ -257,6 +258,13 @@ class _ChannelStack:
         return np.stack(blocks, axis=0 if isinstance(t, (int, np.integer)) else 1)
 
 
+def _auto_number(annotation: Any) -> bool:
+    """Whether a field takes a number or ``"auto"`` (``float | Literal["auto"]``)."""
+    args = typing.get_args(annotation)
+    return (float in args and any(typing.get_origin(a) is typing.Literal
+                                  and typing.get_args(a) == (_AUTO,) for a in args))
+
+
 def _float_range(field: Any) -> tuple[float, float]:
     """Spin-box range from a pydantic field's bounds (annotated-types ge/gt/le/lt)."""
     lo, hi = 0.0, 1e6
@@ -413,7 +421,13 @@ class DetectWidget(QWidget):
             field = model.model_fields[key]
             default = getattr(getattr(defaults, section), key)
             annotation = field.annotation
-            if typing.get_origin(annotation) is typing.Literal:
+            if _auto_number(annotation):  # a number or "auto": 0 in the box shows "auto"
+                widget = QDoubleSpinBox()
+                widget.setDecimals(3)
+                widget.setRange(0.0, 1e6)
+                widget.setSingleStep(0.5)
+                widget.setSpecialValueText(_AUTO)
+            elif typing.get_origin(annotation) is typing.Literal:
                 widget = QComboBox()
                 widget.addItems([str(a) for a in typing.get_args(annotation)])
             elif annotation is bool:
@@ -430,6 +444,8 @@ class DetectWidget(QWidget):
             if unit and hasattr(widget, "setSuffix"):
                 widget.setSuffix(f" {unit}")
             tip = (field.description or "").strip()
+            if _auto_number(annotation):
+                tip += "; set to 0 (shown as 'auto') to estimate it from the data"
             widget.setToolTip(f"{tip[:1].upper()}{tip[1:]} ({section}.{key}, default {default}"
                               f"{' ' + unit if unit else ''})")
             name = f"{section}.{key}"
@@ -615,6 +631,8 @@ class DetectWidget(QWidget):
             widget.setCurrentText(str(value))
         elif isinstance(widget, QCheckBox):
             widget.setChecked(bool(value))
+        elif value == _AUTO and isinstance(widget, QDoubleSpinBox):
+            widget.setValue(widget.minimum())  # shows the special value text "auto"
         else:
             widget.setValue(value)
 
@@ -624,6 +642,9 @@ class DetectWidget(QWidget):
             return widget.currentText()
         if isinstance(widget, QCheckBox):
             return widget.isChecked()
+        if isinstance(widget, QDoubleSpinBox) and widget.specialValueText() == _AUTO \
+                and widget.value() == widget.minimum():
+            return _AUTO
         return widget.value()
 
     def get_param(self, name: str) -> Any:
@@ -646,8 +667,9 @@ class DetectWidget(QWidget):
         for name, widget in self.param_widgets.items():
             section, key = name.split(".")
             value = self._widget_value(widget)
-            if isinstance(widget, QDoubleSpinBox):  # a loaded value finer than the box shows
-                loaded = getattr(getattr(self._base, section), key)
+            loaded = getattr(getattr(self._base, section), key)
+            if isinstance(widget, QDoubleSpinBox) and isinstance(loaded, float) \
+                    and isinstance(value, float):  # a loaded value finer than the box shows
                 if round(loaded, widget.decimals()) == round(value, widget.decimals()):
                     value = loaded
             overrides.setdefault(section, {})[key] = value
