@@ -63,3 +63,19 @@ def test_bundled_pipeline_files_load():
     assert len(files) >= 3
     for path in files:
         load_params(path)
+
+
+def test_cell_diameter_is_auto_or_a_positive_number(tmp_path):
+    from mtrack.params import Params, ParamsError, dump_params, load_params
+
+    assert Params().recipient.cell_diameter_um == "auto"
+    path = tmp_path / "p.yaml"
+    for value in ("auto", 22.5):
+        params = Params().updated({"recipient": {"cell_diameter_um": value}})
+        path.write_text(dump_params(params))
+        assert load_params(path).recipient.cell_diameter_um == value
+    path.write_text("recipient:\n  cell_diameter_um: 18\n")
+    assert load_params(path).recipient.cell_diameter_um == 18.0
+    for bad in (0, -3, "big", True, float("nan"), float("inf")):
+        with pytest.raises(ParamsError, match="cell_diameter_um.*positive number of µm or 'auto'"):
+            Params().updated({"recipient": {"cell_diameter_um": bad}})
