@@ -20,9 +20,13 @@ import pandas as pd
 
 from .frame import presence_block
 from .params import Params
-from .trajectories import donor_step_um, link_donor_objects
+from .trajectories import link_donor_objects
 
 __all__ = ["EVENT_COLUMNS", "call_events", "mark_positive"]
+
+# a crossing link longer than the resting jitter is trusted when no other object lies
+# within this many times its length of either end
+_RATIO = 1.5
 
 EVENT_COLUMNS = [
     "event_id", "track_id", "t", "z", "y", "x", "time_s", "z_um", "y_um", "x_um",
@@ -160,31 +164,40 @@ def call_events(
     track = np.nan_to_num(lookup.reindex(list(zip(frames, labels))).to_numpy(float)).astype(int)
     track = np.where(labels > 0, track, 0)
     family = np.array([family_of.get(int(k), 0) for k in track])
-    deep = ((track > 0) & (obs["containment"].to_numpy() >= ev.min_containment)
-            & (obs["punctate"].to_numpy() >= params.donor.min_punctate))
+    # inside: in the recipient mask eroded by the margin; deep: inside and punctate (a
+    # discrete mitochondrion, not a diffuse blob)
+    inside = (track > 0) & (obs["containment"].to_numpy() >= ev.min_containment)
+    deep = inside & (obs["punctate"].to_numpy() >= params.donor.min_punctate)
     um = obs[["z", "y", "x"]].to_numpy(float) * np.asarray(scale, float)
     lineage = _Lineage(obs["trajectory"].to_numpy(int), frames, splits)
     bridge_ids = _bridge_ids(obs, bridges)
     donor_bridges = (bridges[bridges["cell_a"] == -1] if bridges is not None and len(bridges)
                      else pd.DataFrame(columns=["t", "bridge_id", "cell_a", "cell_b"]))
-    step = donor_step_um(frame_interval, params.track)
-    data = _Observations(frames, family, deep, um, obs["snr"].to_numpy(float), lineage, step,
-                         params.track.max_gap_frames + 1)
+    # a fusion joins the object to a resident one where it rests: within the resting jitter
+    data = _Observations(frames, family, deep, um, obs["snr"].to_numpy(float), lineage,
+                         params.track.min_step_um, params.track.max_gap_frames + 1)
 
     candidates = []  # (t0, -snr, row, kind, before)
     for segment in sorted(lineage.rows):
         own = lineage.rows[segment]
         past = lineage.ancestors(segment)
-        if any(deep[r] for r in past):
+        if any(inside[r] for r in past):
             continue  # its ancestor was inside a recipient already: a fission
-        first = next((i for i, r in enumerate(own) if deep[r]), None)
-        if first is None:
-            continue  # never inside a recipient
+        first = next((i for i, r in enumerate(own) if inside[r]), None)
+        if first is None or not deep[own[first]]:
+            continue  # never inside a recipient, or came in as a diffuse blob
         # a trajectory is counted once, where it first comes into a recipient: one that
         # moves on from a recipient into a touching one is not a new transfer
         row = own[first]
         before = sorted(past + own[:first], key=lambda r: (frames[r], r))
-        kind = "crossing" if before else "appearance"
+        kind = "appearance"
+        if before and not _ambiguous(before[-1], row, frames, um, params.track.min_step_um):
+            travel = np.linalg.norm(um[before] - um[row], axis=1).max()
+            # it must have come at least a margin's width: an object resting on the
+            # membrane that the mask takes in and out is not a crossing
+            kind = "crossing" if travel >= ev.margin_um else "resting"
+        if kind == "resting":
+            continue
         candidates.append((frames[row], -data.snr[row], row, kind, before))
     rows: list[dict] = []
     accepted: list[int] = []
@@ -213,8 +226,8 @@ def call_events(
             continue
         if data.snr[members].max() < ev.min_event_snr:
             continue  # never clearly above noise: a fluctuation at the threshold
-        route, bridge_id = _route(row, before if kind == "crossing" else [], obs, bridge_ids,
-                                  donor_bridges, int(track[row]), ev)
+        route, bridge_id = _route(row, before, obs, bridge_ids, donor_bridges, int(track[row]),
+                                  ev)
         accepted.append(row)
         rows.append(_event_row(obs.iloc[row], int(track[row]), t0, persistence, scale,
                                frame_interval, obs.iloc[members], route, bridge_id, params))
@@ -235,7 +248,7 @@ class _Observations:
         ends when the object is seen only outside the lineage (it left) or is missed for
         longer than the gap allowance. When the trajectory simply ends inside (it fused
         with a resident mitochondrion, or the tracker lost it), the stay goes on through
-        the nearest object inside the lineage within one linking step.
+        the nearest object inside the lineage within the resting jitter (``min_step_um``).
         """
         frames, t0 = self.frames, int(self.frames[row])
         members, last_t, last_row = [row], t0, row
@@ -276,7 +289,7 @@ class _Observations:
         return self._segment_of
 
     def _fused(self, row: int, t: int, fam: int, visited: set[int]) -> int | None:
-        """The nearest object inside ``fam`` within a linking step of ``row``, in the
+        """The nearest object inside ``fam`` within ``step`` of ``row``, in the
         first of the next ``span`` frames that holds one (another trajectory)."""
         for later in range(t + 1, t + self.span + 1):
             near = np.flatnonzero((self.frames == later) & self.deep & (self.family == fam))
@@ -287,6 +300,27 @@ class _Observations:
             if dist.min() <= self.step:
                 return int(near[int(np.argmin(dist))])
         return None
+
+
+def _ambiguous(prev: int, row: int, frames: np.ndarray, um: np.ndarray,
+               min_step_um: float) -> bool:
+    """Whether the link ``prev`` -> ``row`` that crosses into a recipient is a guess.
+
+    A step no longer than the resting jitter is safe. A longer one is trusted only when
+    no other object of either frame lies within 1.5 times its length of the other end
+    (the ratio test of feature matching): in a dense field, a long link is one choice
+    among several, not evidence that one object moved in.
+    """
+    step = float(np.linalg.norm(um[row] - um[prev]))
+    if step <= min_step_um:
+        return False
+    reach = _RATIO * step
+    for here, there in ((prev, row), (row, prev)):
+        others = np.flatnonzero(frames == frames[there])
+        others = others[others != there]
+        if len(others) and np.min(np.linalg.norm(um[others] - um[here], axis=1)) <= reach:
+            return True
+    return False
 
 
 def _bridge_ids(obs: pd.DataFrame, bridges: pd.DataFrame | None) -> np.ndarray:
