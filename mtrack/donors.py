@@ -252,7 +252,9 @@ def object_table(
     # thin shell around it: near 1 for a mitochondrion on a dark background, lower on
     # a diffusely bright one, near 0 for a broad diffuse hump.
     spacing = scale if is_3d else (1e6, scale[1], scale[2])
-    expanded = segmentation.expand_labels(labels, distance=shell_um, spacing=spacing)
+    # at least one pixel wide: a shell thinner than a pixel is empty (coarse sampling)
+    reach = max(shell_um, 1.01 * max(scale[1], scale[2]))
+    expanded = segmentation.expand_labels(labels, distance=reach, spacing=spacing)
     shell = np.where(labels == 0, expanded, 0)
     obj_mean = np.asarray(mean_int, float)
     shell_mean = np.asarray(ndi.mean(intensity, shell, ids), float)

@@ -51,7 +51,8 @@ class FrameResult:
     objects : DataFrame
         One row per donor object, columns :data:`OBJECT_COLUMNS`.
     presence : (Zb, Yb, Xb) float16
-        Donor signal-to-noise map max-pooled over blocks of ``prior_signal_um``: a small
+        Donor signal-to-noise map inside recipients, max-pooled over blocks of
+        ``prior_signal_um``: a small
         summary that lets event calling ask whether a place held donor signal before.
     bridges : (Z, Y, X) int32
         Bridge skeleton labels.
@@ -168,7 +169,10 @@ def process_frame(
     objects["bridge"] = on_bridge
     cells = _cell_measurements(recipients, donors, bodies, body_distance, mito, objects,
                                scale, params)
-    presence = block_reduce(snr, presence_block(scale, snr.shape[0] > 1, params), np.max)
+    # donor signal held inside recipients only: a donor body next to a recipient is where
+    # a contact transfer comes from, not signal the recipient held before
+    presence = block_reduce(np.where(recipients > 0, snr, 0), presence_block(
+        scale, snr.shape[0] > 1, params), np.max)
     return FrameResult(recipients, donors, bodies, cells, objects, presence.astype(np.float16),
                        skeleton, bridge_table)
 
