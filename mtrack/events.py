@@ -206,6 +206,9 @@ def call_events(
         if kind == "crossing":
             if t0 <= family_start[fam]:
                 continue  # the recipient was not seen before: no crossing to witness
+            if any(family[r] == fam and frames[r] < family_start[fam] + ev.baseline_frames
+                   for r in before):
+                continue  # on the recipient's edge in its starting state already
         else:
             if t0 < family_start[fam] + ev.baseline_frames:
                 continue  # starting state of this recipient (or its mother)

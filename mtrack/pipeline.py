@@ -44,7 +44,7 @@ from .results import (
 from .track import track_bridges, track_recipients
 from .trajectories import link_donor_objects
 
-__all__ = ["analyse_frame", "analyse_movie", "movie_array", "run_movie"]
+__all__ = ["analyse_frame", "analyse_movie", "analyse_tables", "movie_array", "run_movie"]
 
 FrameTables = tuple[pd.DataFrame, pd.DataFrame, np.ndarray, pd.DataFrame, tuple]
 
@@ -154,6 +154,47 @@ def _compute_frames(
     return [table for block in results for table in block.ravel()]
 
 
+def analyse_tables(
+    per_frame: list[FrameTables],
+    scale: tuple[float, float, float],
+    frame_interval: float,
+    params: Params,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The movie-wide steps after the per-frame core: tracks, trajectories, events.
+
+    Parameters
+    ----------
+    per_frame : list of frame tables
+        :func:`analyse_frame` results in frame order.
+    scale : tuple of 3 floats
+        Voxel size (z, y, x) in µm.
+    frame_interval : float
+        Seconds between frames.
+    params : Params
+
+    Returns
+    -------
+    events, cells, objects, bridges : DataFrame
+        Events; recipient rows with ``track_id``, ``parent_track_id`` and ``positive``
+        (sorted by track and frame); donor objects with their ``trajectory``; tracked
+        bridges with ``transits``.
+    """
+    cells = pd.concat([f[0] for f in per_frame], ignore_index=True)
+    objects = pd.concat([f[1] for f in per_frame], ignore_index=True)
+    presence = [f[2] for f in per_frame]  # small block maps, not stacked into a copy
+    bridges = pd.concat([f[3] for f in per_frame], ignore_index=True)
+    cells = track_recipients(cells, scale, params.track)
+    bridges = track_bridges(bridges, cells, scale, params.track)
+    trajectories = link_donor_objects(objects, scale, frame_interval, params.track)
+    events = call_events(objects, cells, scale, frame_interval, params, presence,
+                         bridges=bridges, trajectories=trajectories)
+    transits = events.loc[events["route"] == "tnt", "bridge_id"].astype(int).value_counts()
+    bridges["transits"] = bridges["bridge_id"].map(transits).fillna(0).astype(int)
+    cells["positive"] = mark_positive(cells, events)
+    cells = cells.sort_values(["track_id", "t"], kind="stable").reset_index(drop=True)
+    return events, cells, trajectories[0], bridges
+
+
 def _is_client(scheduler: Any) -> bool:
     return type(scheduler).__name__ == "Client" and hasattr(scheduler, "gather")
 
@@ -254,19 +295,8 @@ def run_movie(
         raise MovieError(problems[0])
     frame_s = time.perf_counter() - started
 
-    cells = pd.concat([f[0] for f in per_frame], ignore_index=True)
-    objects = pd.concat([f[1] for f in per_frame], ignore_index=True)
-    presence = [f[2] for f in per_frame]  # small block maps, not stacked into a copy
-    bridges = pd.concat([f[3] for f in per_frame], ignore_index=True)
-    cells = track_recipients(cells, movie.scale, params.track)
-    bridges = track_bridges(bridges, cells, movie.scale, params.track)
-    trajectories = link_donor_objects(objects, movie.scale, movie.frame_interval, params.track)
-    events = call_events(objects, cells, movie.scale, movie.frame_interval, params, presence,
-                         bridges=bridges, trajectories=trajectories)
-    transits = events.loc[events["route"] == "tnt", "bridge_id"].astype(int).value_counts()
-    bridges["transits"] = bridges["bridge_id"].map(transits).fillna(0).astype(int)
-    cells["positive"] = mark_positive(cells, events)
-    cells = cells.sort_values(["track_id", "t"], kind="stable").reset_index(drop=True)
+    events, cells, objects, bridges = analyse_tables(per_frame, movie.scale,
+                                                     movie.frame_interval, params)
     total_s = time.perf_counter() - started
     run = {
         "versions": _versions(),

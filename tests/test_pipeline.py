@@ -8,13 +8,11 @@ import pytest
 import zarr
 
 from mtrack.evaluate import score_events
-from mtrack.events import assign_routes, call_events
 from mtrack.frame import process_frame
 from mtrack.io import movie_from_array
 from mtrack.params import Params
-from mtrack.pipeline import run_movie
+from mtrack.pipeline import analyse_tables, run_movie
 from mtrack.simulate import simulate_movie
-from mtrack.track import track_bridges, track_recipients
 
 
 def _movie(sim):
@@ -31,20 +29,12 @@ def test_dask_path_equals_plain_numpy_loop(sim2d):
     params = Params()
     results = run_movie(_movie(sim2d), params, workers=2)
     # the same core in a plain loop, without dask
-    cells, objects, presence, bridges = [], [], [], []
+    per_frame = []
     for t, frame in enumerate(sim2d.image):
         res = process_frame(frame, sim2d.scale, params)
-        cells.append(res.cells.assign(t=t))
-        objects.append(res.objects.assign(t=t))
-        presence.append(res.presence)
-        bridges.append(res.bridge_table.assign(t=t))
-    cells = track_recipients(pd.concat(cells, ignore_index=True), sim2d.scale, params.track)
-    objects = pd.concat(objects, ignore_index=True)
-    bridges = track_bridges(pd.concat(bridges, ignore_index=True), cells, sim2d.scale,
-                            params.track)
-    events = call_events(objects, cells, sim2d.scale, sim2d.frame_interval, params,
-                         np.stack(presence))
-    events = assign_routes(events, objects, bridges, params)
+        per_frame.append((res.cells.assign(t=t), res.objects.assign(t=t), res.presence,
+                          res.bridge_table.assign(t=t)))
+    events, _, _, _ = analyse_tables(per_frame, sim2d.scale, sim2d.frame_interval, params)
     pd.testing.assert_frame_equal(results.events, events)
     assert (events["route"] == "tnt").any()
 
