@@ -11,6 +11,14 @@ images: a watershed on intensity x distance to the edge, seeded by its
 prominent maxima at a spacing set by ``cell_diameter_um``.  Nuclei, when given,
 replace the automatic seeds.  All lengths are in µm, converted with ``scale``;
 distances use ``sampling=scale``; 2D frames (``Z == 1``) are processed as 2D.
+
+3D stacks where the membrane fades smoothly along z (a Gaussian axial profile
+over a few planes, no sharp top) or cells span only 2-3 planes: the axial PSF
+scales whole cross-sections, so rim and interior are told apart within each
+plane and near each column's focus (the bright-class threshold, "locally
+bright", the seeds), and the ring watershed runs on the image with each
+column's axial fall-off divided out, so that faint top and bottom planes are
+no low passes between cells.
 """
 
 from __future__ import annotations
@@ -38,6 +46,10 @@ _CORE_Z_UM = 1.0  # ring 3D: seeds lie deeper than this inside the interior alon
 _VESICLE = {2: 4.0, 3: 8.0}  # ring: smaller bright pieces (µm², µm³) are vesicles, not rim
 _RING_HOLE_FRACTION = 0.3  # auto: ring when this share of the filled bright mask is interior
 _RING_MAX_THICKNESS_UM = 2.0  # auto: ring when the bright structure is thinner than this
+_ENVELOPE_CELLS = 1.0  # 3D: a plane's brightness near a voxel: its brightest signal this many
+#                        cell diameters away (a cell's own rim is within reach of its interior)
+_FOCUS_GAIN = 2.0  # 3D: "near focus" = at least half as bright as the column's brightest plane,
+#                    i.e. within the axial FWHM, where rim and interior are told apart reliably
 
 def segment_recipients(
     membrane: np.ndarray,
@@ -57,6 +69,9 @@ def segment_recipients(
     params : RecipientParams
         ``marker`` (``"auto"``, ``"ring"`` or ``"filled"``), ``smoothing_um``,
         ``cell_diameter_um``, ``min_cell_diameter_um`` and ``threshold_scale``.
+        A ``cell_diameter_um`` of ``"auto"`` is estimated from this frame
+        (:func:`mtrack.cellsize.estimate_cell_diameter`); pipelines resolve it
+        once per movie instead.
     nuclei : ndarray, shape (Z, Y, X), optional
         Nuclei of the same frame, either instance labels (integer or boolean
         image whose objects are constant-valued) or an intensity image (Otsu
@@ -87,6 +102,11 @@ def segment_recipients(
         raise ValueError(f"scale must be 3 positive µm values (z, y, x), got {scale}")
     if nuclei is not None and np.shape(nuclei) != membrane.shape:
         raise ValueError(f"nuclei shape {np.shape(nuclei)} differs from membrane {membrane.shape}")
+    if params.cell_diameter_um == "auto":  # a frame segmented on its own: its own estimate
+        from mtrack.cellsize import estimate_cell_diameter  # here: no import cycle
+
+        diameter = estimate_cell_diameter(membrane, scale, params, nuclei)
+        params = params.model_copy(update={"cell_diameter_um": round(diameter, 1)})
     is_2d = membrane.shape[0] == 1
     img = np.asarray(membrane[0] if is_2d else membrane, dtype=np.float32)
     sampling = tuple(float(s) for s in (scale[1:] if is_2d else scale))
@@ -101,7 +121,12 @@ def segment_recipients(
     if np.count_nonzero(foreground) < _min_size(params, sampling, img.ndim):
         return empty
     # the brighter class of the foreground: the rims of ring cells, the bodies of filled ones
-    bright = flat > threshold_otsu(flat[foreground]) * params.threshold_scale
+    # in 3D, the threshold comes from the planes near each column's focus: the faint planes
+    # of a smooth axial profile would pull it below the interiors of the in-focus planes
+    gain = None if is_2d else _axial_gain(flat, level, sampling, params)
+    sample = foreground if is_2d else foreground & (gain <= _FOCUS_GAIN)
+    sample = sample if sample.any() else foreground
+    bright = flat > threshold_otsu(flat[sample]) * params.threshold_scale
     level *= params.threshold_scale
     seeds = None
     if nuclei is not None:
@@ -110,7 +135,9 @@ def segment_recipients(
     if marker == "auto":
         marker = _detect_marker(bright, sampling, params)
     if marker == "ring":
-        labels = _ring(flat, level, bright, sampling, params, seeds)
+        landscape = flat if gain is None else flat * gain  # rims: barriers in every plane
+        in_focus = None if gain is None else gain <= _FOCUS_GAIN
+        labels = _ring(flat, landscape, level, bright, sampling, params, seeds, in_focus)
     else:
         labels = _filled(flat, level, bright, sampling, params, seeds)
     labels = _clean(labels, sampling, params)
@@ -208,6 +235,23 @@ def _background_shape(smooth: np.ndarray, sampling, params: RecipientParams) -> 
     return (env - env.min()).astype(np.float32)
 
 
+def _axial_gain(flat: np.ndarray, level: float, sampling, params: RecipientParams) -> np.ndarray:
+    """Per voxel, the factor that would bring its plane to the brightness of its column's focus.
+
+    The axial point spread function multiplies a cell's whole cross-section
+    by a smooth function of z: a membrane 5x dimmer two planes off focus
+    keeps its in-plane pattern (rim against interior).  The brightness of a
+    plane near a voxel is the brightest signal within ``_ENVELOPE_CELLS`` cell
+    diameters in that plane (never less than the foreground level, so noise
+    in empty planes is not inflated); the gain is that brightness in the
+    column's brightest plane over the one in the voxel's plane (>= 1).
+    """
+    reach = np.maximum(1, np.round(_px(_ENVELOPE_CELLS * params.cell_diameter_um, sampling)))
+    size = (1,) + tuple(2 * reach[1:].astype(int) + 1)
+    envelope = np.maximum(ndi.maximum_filter(flat, size=size), level)
+    return (envelope.max(axis=0) / envelope).astype(np.float32)
+
+
 def _detect_marker(mask: np.ndarray, sampling: tuple[float, ...], params: RecipientParams) -> str:
     """``"ring"`` when the bright structure is thin or encloses cell-sized interiors.
 
@@ -290,7 +334,14 @@ def _filled(
 
 
 def _ring(
-    flat: np.ndarray, level: float, membrane: np.ndarray, sampling, params: RecipientParams, seeds
+    flat: np.ndarray,
+    landscape: np.ndarray,
+    level: float,
+    membrane: np.ndarray,
+    sampling,
+    params: RecipientParams,
+    seeds,
+    in_focus: np.ndarray | None = None,
 ) -> np.ndarray:
     """Ring marker: cell interiors seed a watershed on the membrane intensity.
 
@@ -308,7 +359,12 @@ def _ring(
         return np.zeros(flat.shape, np.int32)
     ndim = flat.ndim
     plane = (1e6,) * (ndim - 2) + tuple(sampling[-2:])  # in-plane distances in 3D
+    # locally bright within the plane (the 3D mean sits below the in-focus plane of a smooth
+    # axial profile, where interiors would pass) and within the volume (haze in the planes
+    # under or over the cells would pass an in-plane test)
     local = ndi.gaussian_filter(flat, _px(_LOCAL_UM, sampling))
+    if ndim == 3:
+        local = np.maximum(local, ndi.gaussian_filter(flat, _px(_LOCAL_UM, plane)))
     rim = _close(membrane | ((flat > _LOCAL_RATIO * local) & (flat > level)), 0.5, sampling)
     lab, n = ndi.label(rim, np.ones((3,) * ndim, bool))  # bright vesicles are not rim
     big = np.bincount(lab.ravel(), minlength=n + 1) * float(np.prod(sampling)) >= _VESICLE[ndim]
@@ -327,11 +383,17 @@ def _ring(
     interior |= _small(_holes(interior | rim), sampling, params.cell_diameter_um) & ~rim  # nuclei
     dist = ndi.distance_transform_edt(interior, sampling=plane)
     radius = min(0.4 * params.min_cell_diameter_um, 0.15 * params.cell_diameter_um)
-    core = dist > radius
+    core = seed_core = dist > radius
     if ndim == 3:  # and at least ~2 µm thick: no seeds in the flat basal or apical membrane
-        core &= ndi.distance_transform_edt(interior, sampling=(sampling[0], 1e6, 1e6)) > _CORE_Z_UM
+        axial = (sampling[0], 1e6, 1e6)
+        core = core & (ndi.distance_transform_edt(interior, sampling=axial) > _CORE_Z_UM)
+        # seeds: the core columns themselves that thick, so a faint plane whose narrower rim
+        # widens its core cannot leave a lip of core beside the column, a seed of its own
+        seed_core = core & (ndi.distance_transform_edt(seed_core, sampling=axial) > _CORE_Z_UM)
+        if in_focus is not None:  # rim and interior are told apart reliably near focus only
+            seed_core &= in_focus
     if seeds is None:
-        seeds = ndi.label(core)[0]
+        seeds = ndi.label(seed_core)[0]
     # interiors are compact: an opening at the core radius drops thin stained fringes
     interior &= ndi.distance_transform_edt(~core, sampling=sampling) <= radius + 0.5
     parts, n = ndi.label(interior)
@@ -341,7 +403,7 @@ def _ring(
     interior = seeded[parts]  # stained regions outside any cell (ruffles, debris) are dropped
     band = max(1.0, 0.1 * params.cell_diameter_um)  # the rim itself belongs to the cell
     region = interior | (rim & (ndi.distance_transform_edt(~interior, sampling=sampling) <= band))
-    return watershed(flat, seeds * region, mask=region)
+    return watershed(landscape, seeds * region, mask=region)
 
 
 def _open_radius(params: RecipientParams) -> float:
