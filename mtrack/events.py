@@ -27,6 +27,8 @@ __all__ = ["EVENT_COLUMNS", "call_events", "mark_positive"]
 # a crossing link longer than the resting jitter is trusted when no other object lies
 # within this many times its length of either end
 _RATIO = 1.5
+# an arrival in the last frames of a movie is censored: it must still be seen this often
+_MIN_CENSORED_FRAMES = 2
 
 EVENT_COLUMNS = [
     "event_id", "track_id", "t", "z", "y", "x", "time_s", "z_um", "y_um", "x_um",
@@ -159,6 +161,7 @@ def call_events(
     if len(obs) == 0 or len(cells) == 0:
         return _event_table([])
     lookup, family_of, family_start = _recipient_keys(cells)
+    last_frame = int(cells["t"].max())
     frames = obs["t"].to_numpy(int)
     labels = obs["recipient"].to_numpy(int)
     track = np.nan_to_num(lookup.reindex(list(zip(frames, labels))).to_numpy(float)).astype(int)
@@ -225,7 +228,10 @@ def call_events(
             continue  # a fragment of an object already called in this frame
         members = data.stay(row, fam)
         persistence = int(frames[members].max()) - t0 + 1
-        if persistence < ev.min_persistence_frames:
+        # an arrival near the end of the movie is seen until the last frame: it needs
+        # only the frames left (at least _MIN_CENSORED_FRAMES)
+        left = max(last_frame - t0 + 1, _MIN_CENSORED_FRAMES)
+        if persistence < min(ev.min_persistence_frames, left):
             continue
         if data.snr[members].max() < ev.min_event_snr:
             continue  # never clearly above noise: a fluctuation at the threshold

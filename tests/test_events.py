@@ -61,9 +61,13 @@ def test_fading_object_that_returns_is_not_new():
 
 def test_contact_route_and_persistence_threshold():
     objs = [_obj(t, 40, 40, body=2.0) for t in range(5, T)]
-    objs += [_obj(t, 70, 70) for t in range(T - 2, T)]  # too short before the movie ends
+    objs += [_obj(t, 70, 70) for t in range(T - 5, T - 3)]  # two frames, then gone: too short
     events = _call(objs)
     assert events["route"].tolist() == ["contact"]
+    # an arrival in the last two frames is seen as long as the movie lets it be
+    late = _call(objs + [_obj(t, 20, 70) for t in range(T - 2, T)])
+    assert late["t"].tolist() == [5, T - 2]
+    assert len(_call(objs + [_obj(T - 1, 20, 70)])) == 1  # one frame is never enough
 
 
 def test_mark_positive():

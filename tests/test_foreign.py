@@ -51,3 +51,13 @@ def test_foreign_2d_movies_with_default_settings(name, floor):
     assert (lengths == results.run["counts"]["frames"]).sum() == 4, lengths
     # routes come from the trajectory: along a bridge (tnt) or from a donor body (contact)
     assert scores["route_accuracy"] >= 0.75, scores
+
+
+@pytest.mark.slow
+def test_foreign_3d_movie_with_smooth_axial_profile():
+    results, scores, onset = _run("3d-33")
+    assert scores["f1"] >= 0.9, scores
+    assert scores["decoys_called"] == 0, scores  # incl. the mitochondrion above a cell
+    assert onset >= 0.9, (onset, results.events)
+    lengths = results.cells.groupby("track_id")["t"].nunique()
+    assert (lengths == results.run["counts"]["frames"]).sum() == 4, lengths
