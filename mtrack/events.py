@@ -177,7 +177,10 @@ def call_events(
     donor_bridges = (bridges[bridges["cell_a"] == -1] if bridges is not None and len(bridges)
                      else pd.DataFrame(columns=["t", "bridge_id", "cell_a", "cell_b"]))
     # a fusion joins the object to a resident one where it rests: within the resting jitter
-    data = _Observations(frames, family, deep, um, obs["snr"].to_numpy(float), lineage,
+    snr = obs["snr"].to_numpy(float)
+    # still in, for a stay: some part of it inside the eroded recipient
+    within = obs["containment"].to_numpy() > 0
+    data = _Observations(frames, family, within, deep, um, snr, lineage,
                          params.track.min_step_um, params.track.max_gap_frames + 1)
 
     candidates = []  # (t0, -snr, row, kind, before)
@@ -210,8 +213,9 @@ def call_events(
             if t0 <= family_start[fam]:
                 continue  # the recipient was not seen before: no crossing to witness
             if any(family[r] == fam and frames[r] < family_start[fam] + ev.baseline_frames
-                   for r in before):
-                continue  # on the recipient's edge in its starting state already
+                   and snr[r] >= ev.min_event_snr for r in before):
+                continue  # on the recipient's edge in its starting state already (a speck
+                # at the noise floor linked to it is no evidence of that)
         else:
             if t0 < family_start[fam] + ev.baseline_frames:
                 continue  # starting state of this recipient (or its mother)
@@ -246,16 +250,17 @@ def call_events(
 class _Observations:
     """Per-observation arrays that :meth:`stay` walks through."""
 
-    def __init__(self, frames, family, deep, um, snr, lineage, step, span):
-        self.frames, self.family, self.deep, self.um, self.snr = frames, family, deep, um, snr
+    def __init__(self, frames, family, within, deep, um, snr, lineage, step, span):
+        self.frames, self.family, self.um, self.snr = frames, family, um, snr
+        self.within, self.deep = within, deep
         self.lineage, self.step, self.span = lineage, step, span
 
     def stay(self, row: int, fam: int) -> np.ndarray:
         """Rows of the object's stay in the recipient lineage ``fam`` from ``row`` on.
 
         Walks the trajectory and everything that split off it, frame by frame; the stay
-        ends when the object is seen only outside the lineage (it left) or is missed for
-        longer than the gap allowance. When the trajectory simply ends inside (it fused
+        ends when the object is seen only outside the lineage's eroded masks (it left) or
+        is missed for longer than the gap allowance. When the trajectory simply ends inside (it fused
         with a resident mitochondrion, or the tracker lost it), the stay goes on through
         the nearest object inside the lineage within the resting jitter (``min_step_um``).
         """
@@ -270,7 +275,7 @@ class _Observations:
                 if t - last_t > self.span:
                     break
                 here = [r for r in segment_rows if frames[r] == t]
-                inside = [r for r in here if self.family[r] == fam]
+                inside = [r for r in here if self.within[r] and self.family[r] == fam]
                 if not inside:
                     left = True
                     break

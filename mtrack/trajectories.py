@@ -10,6 +10,11 @@ physical gate: ``max_speed_um_per_s`` times the frame interval, at most ``max_st
 µm would link anything to anything). Linking everything with the wide gate at once lets
 the assignment break the obvious links of resting objects to make more, longer ones.
 
+Brightness is a coordinate too: a mitochondrion keeps roughly its brightness from one
+frame to the next, so each doubling or halving of its signal-to-noise ratio counts as
+half the resting jitter of distance; a speck at the noise floor does not take over the
+link of a bright object that moved a little further.
+
 Merging is off: a transferred mitochondrion that fuses with a resident one ends its
 segment there; event calling follows it on through the object it fused into.
 """
@@ -42,7 +47,8 @@ def link_donor_objects(
     Parameters
     ----------
     objects : DataFrame
-        Per-frame donor objects with ``t, z, y, x`` (voxel centroids).
+        Per-frame donor objects with ``t, z, y, x`` (voxel centroids) and ``snr`` (peak
+        signal-to-noise ratio; brightness is a linking coordinate when given).
     scale : tuple of 3 floats
         Voxel size (z, y, x) in µm.
     frame_interval : float
@@ -100,12 +106,16 @@ def link_donor_objects(
     )
     um = out[["z", "y", "x"]].to_numpy(float) * np.asarray(scale, float)
     frames = out["t"].to_numpy(int)
-    coords = pd.DataFrame({"frame": frames, "time": frames * tau, "z": um[:, 0],
-                           "y": um[:, 1], "x": um[:, 2], "row": np.arange(len(out))})
+    snr = out["snr"].to_numpy(float) if "snr" in out else np.ones(len(out))
+    brightness = np.log2(np.maximum(snr, 1.0)) * (tau / 2)
+    coords = pd.DataFrame({"frame": frames, "time": frames * tau, "brightness": brightness,
+                           "z": um[:, 0], "y": um[:, 1], "x": um[:, 2],
+                           "row": np.arange(len(out))})
     coords = coords.sort_values(["frame", "z", "y", "x", "row"], kind="stable")
     coords = coords.reset_index(drop=True)
     tracks, split_df, _ = tracker.predict_dataframe(
-        coords, coordinate_cols=["time", "z", "y", "x"], frame_col="frame", only_coordinate_cols=False)
+        coords, coordinate_cols=["time", "brightness", "z", "y", "x"], frame_col="frame",
+        only_coordinate_cols=False)
     # renumber segments by their first object (frame, then position): deterministic ids
     first = tracks.groupby("track_id")["row"].min()
     order = coords.set_index("row").loc[first.to_numpy()]
