@@ -109,24 +109,32 @@ def call_events(
 ) -> pd.DataFrame:
     """Call transfer events from donor trajectories.
 
-    Two kinds of evidence make an event:
+    Each trajectory (:func:`mtrack.trajectories.link_donor_objects`, with what it split
+    off) is judged once, where it first comes inside a recipient (inside the mask eroded
+    by ``margin_um``, ``min_containment`` of it, punctate); a trajectory whose ancestor
+    was inside a recipient already is a fission, and one that moves on into a touching
+    recipient is not a new transfer. Two kinds of evidence make an event:
 
-    * **crossing**: a donor trajectory (:func:`mtrack.trajectories.link_donor_objects`)
-      seen outside every recipient, then inside one (deeper than ``margin_um`` with
-      ``min_containment``), never inside that recipient's lineage before, and staying
-      inside for ``min_persistence_frames`` (gaps allowed; a fission inside keeps it
-      one event, and a fusion with a resident mitochondrion is followed through the
-      fused object). Onset is its first inside frame, the position where it came in.
-      Route ``tnt`` when the trajectory ran along a bridge before entering (with that
-      bridge's ``bridge_id``), ``contact`` when it came in from a donor body (within
-      ``contact_distance_um`` of one just before entry), else ``unknown``.
-    * **appearance**: a trajectory first seen inside a recipient with no linked past
-      (a dim arrival, or one out of view). It must be new: not in the recipient's
+    * **crossing**: the trajectory was seen outside the eroded recipient before, came at
+      least ``margin_um`` (an object resting on the membrane that the mask takes in and
+      out does not), and its last step in is unambiguous (:func:`_ambiguous`; in a
+      dense field a long link is a guess and the object is judged as an appearance).
+      The recipient must have been seen before, and the trajectory must not have sat on
+      its edge, clearly above noise, in the recipient's starting state. Onset is the
+      first inside frame, the position where it came in.
+    * **appearance**: no usable past. The object must be new: not in the recipient's
       starting state (``baseline_frames``; a division's daughters inherit their
       mother's), not within ``novelty_distance_um`` of an object seen there in the
-      ``novelty_memory_frames`` before, at a place that held no donor signal before
-      (``presence``), persisting, and clearly above noise (``min_event_snr``). Its route
-      is ``unknown``.
+      ``novelty_memory_frames`` before, at a place inside the recipient that held no
+      donor signal before (``presence``).
+
+    Both must stay (:meth:`_Observations.stay`: through gaps, fission and fusion) for
+    ``min_persistence_frames`` (or, near the end of the movie, the frames left, at least
+    2) and be clearly above noise once (``min_event_snr``). Routes: ``tnt`` when the
+    trajectory was seen on a bridge before entry (that ``bridge_id``), ``contact`` when
+    just before entry (or at onset, without a past) it lay within ``contact_distance_um``
+    of a donor body, ``tnt`` when it came from the medium into a recipient that a bridge
+    joined to a donor body in the ``route_window_frames`` before, else ``unknown``.
 
     Parameters
     ----------
@@ -176,9 +184,9 @@ def call_events(
     bridge_ids = _bridge_ids(obs, bridges)
     donor_bridges = (bridges[bridges["cell_a"] == -1] if bridges is not None and len(bridges)
                      else pd.DataFrame(columns=["t", "bridge_id", "cell_a", "cell_b"]))
-    # a fusion joins the object to a resident one where it rests: within the resting jitter
     snr = obs["snr"].to_numpy(float)
-    # still in, for a stay: some part of it inside the eroded recipient
+    # still in, for a stay: some part of it inside the eroded recipient; a fusion joins
+    # the object to a resident one where it rests: within the resting jitter
     within = obs["containment"].to_numpy() > 0
     data = _Observations(frames, family, within, deep, um, snr, lineage,
                          params.track.min_step_um, params.track.max_gap_frames + 1)
@@ -254,6 +262,7 @@ class _Observations:
         self.frames, self.family, self.um, self.snr = frames, family, um, snr
         self.within, self.deep = within, deep
         self.lineage, self.step, self.span = lineage, step, span
+        self.segment_of = {r: k for k, rows in lineage.rows.items() for r in rows}
 
     def stay(self, row: int, fam: int) -> np.ndarray:
         """Rows of the object's stay in the recipient lineage ``fam`` from ``row`` on.
@@ -294,13 +303,7 @@ class _Observations:
         return np.asarray(members, int)
 
     def _segment(self, row: int) -> int:
-        return self._segments[row]
-
-    @property
-    def _segments(self) -> dict[int, int]:
-        if not hasattr(self, "_segment_of"):
-            self._segment_of = {r: s for s, rows in self.lineage.rows.items() for r in rows}
-        return self._segment_of
+        return self.segment_of[row]
 
     def _fused(self, row: int, t: int, fam: int, visited: set[int]) -> int | None:
         """The nearest object inside ``fam`` within ``step`` of ``row``, in the
