@@ -117,7 +117,8 @@ def call_events(
 
     * **crossing**: the trajectory was seen outside the eroded recipient before, came at
       least ``margin_um`` (an object resting on the membrane that the mask takes in and
-      out does not), and its last step in is unambiguous (:func:`_ambiguous`; in a
+      out does not), was seen outside clearly above noise (``min_event_snr``; a speck at
+      the noise floor linked to it is no evidence), and its last step in is unambiguous (:func:`_ambiguous`; in a
       dense field a long link is a guess and the object is judged as an appearance).
       The recipient must have been seen before, and the trajectory must not have sat on
       its edge, clearly above noise, in the recipient's starting state. Onset is the
@@ -205,7 +206,10 @@ def call_events(
         row = own[first]
         before = sorted(past + own[:first], key=lambda r: (frames[r], r))
         kind = "appearance"
-        if before and not _ambiguous(before[-1], row, frames, um, params.track.min_step_um):
+        # the object seen outside must be the object: a speck at the noise floor linked to
+        # it is no evidence of where it came from
+        seen = [r for r in before if snr[r] >= ev.min_event_snr]
+        if seen and not _ambiguous(before[-1], row, frames, um, params.track.min_step_um):
             travel = np.linalg.norm(um[before] - um[row], axis=1).max()
             # it must have come at least a margin's width: an object resting on the
             # membrane that the mask takes in and out is not a crossing

@@ -166,9 +166,10 @@ class TrackParams(_Model):
         6.0, gt=0, description="max centroid displacement of a recipient between frames"
     )
     max_speed_um_per_s: float = Field(
-        1.0, gt=0,
+        1.5, gt=0,
         description="fastest donor object (µm/s): the linking gate is this x the frame interval "
-                    "(mitochondria move 0.05-0.5 µm/s in TNTs, up to 1-2 µm/s on microtubules)",
+                    "(mitochondria move 0.05-0.5 µm/s in TNTs, 0.5-2 µm/s in directed runs "
+                    "on microtubules)",
     )
     min_step_um: float = Field(
         1.5, gt=0, description="smallest linking gate (µm): jitter and shape changes of a "
