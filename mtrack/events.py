@@ -121,7 +121,8 @@ def call_events(
       the noise floor linked to it is no evidence), and its last step in is unambiguous (:func:`_ambiguous`; in a
       dense field a long link is a guess and the object is judged as an appearance).
       The recipient must have been seen before, and the trajectory must not have sat on
-      its edge, clearly above noise, in the recipient's starting state. Onset is the
+      its edge, clearly above noise, in the recipient's starting state without ever being
+      outside every recipient. Onset is the
       first inside frame, the position where it came in.
     * **appearance**: no usable past. The object must be new: not in the recipient's
       starting state (``baseline_frames``; a division's daughters inherit their
@@ -225,9 +226,10 @@ def call_events(
             if t0 <= family_start[fam]:
                 continue  # the recipient was not seen before: no crossing to witness
             if any(family[r] == fam and frames[r] < family_start[fam] + ev.baseline_frames
-                   and snr[r] >= ev.min_event_snr for r in before):
-                continue  # on the recipient's edge in its starting state already (a speck
-                # at the noise floor linked to it is no evidence of that)
+                   and snr[r] >= ev.min_event_snr for r in before) \
+                    and not any(labels[r] == 0 for r in before):
+                continue  # on the recipient's edge in its starting state already, and never
+                # outside every recipient (a speck at the noise floor is no evidence)
         else:
             if t0 < family_start[fam] + ev.baseline_frames:
                 continue  # starting state of this recipient (or its mother)
