@@ -42,13 +42,14 @@ def _finish_inside(geo, rec, rid, p_in, d_in, on, T, L_of, w, amp, fade, t_div, 
     bd_prev = o.body_depth(geo, on - 1)
     if geo.label_at(on - 1, o.center(on - 1)) == rid or bd_prev >= INSIDE_DEPTH_UM:
         return None
-    for t in range(on):
-        if o.body_depth(geo, t) >= INSIDE_DEPTH_UM:
-            return None
-    for t in range(on, T):
-        if o.body_depth(geo, t) < INSIDE_DEPTH_UM:
-            return None
-    return o
+    return o if _onset_exact(geo, o, on, T) else None
+
+
+def _onset_exact(geo: _Geo, o: _Obj, on: int, T: int) -> bool:
+    """Whether ``o`` is inside (body deeper than ``INSIDE_DEPTH_UM``) from ``on`` on and
+    never before."""
+    return (all(o.body_depth(geo, t) < INSIDE_DEPTH_UM for t in range(on))
+            and all(o.body_depth(geo, t) >= INSIDE_DEPTH_UM for t in range(on, T)))
 
 
 def _contact_transfer(geo: _Geo, rec: _Blob, rid: int, don: _Blob, di: int, on: int, T: int,
@@ -182,17 +183,27 @@ def _tnt_transfer(geo: _Geo, br: _Bridge, rec: _Blob, rid: int, on: int, T: int,
             return None
         before[t] = (q, d_pre)
     # inside at onset, near the bridge end
+    return _enter_near_bridge_end(
+        geo, br, rid, on, before[t1], L_of, w, rng, ndim, others_at,
+        lambda p_in, d_in: _finish_inside(geo, rec, rid, p_in, d_in, on, T, L_of, w, amp,
+                                          fade, t_div, rng, ndim, before, "tnt", L))
+
+
+def _enter_near_bridge_end(geo: _Geo, br, rid: int, on: int, last: tuple, L_of, w: float,
+                           rng: np.random.Generator, ndim: int, others_at, finish):
+    """Up to four tries of a point deep inside ``rid`` at onset ``on``, near the bridge
+    end and within 6 µm of ``last`` (the position and axis on the bridge just before);
+    ``finish(p_in, d_in)`` completes the transfer from it (None when it cannot)."""
     _, a1 = br.anchors(on)
-    p_end = before[t1][0]
-    tang = _unit(np.array([0.0, before[t1][1][2], -before[t1][1][1]]))
+    p_end = last[0]
+    tang = _unit(np.array([0.0, last[1][2], -last[1][1]]))
     for _try in range(4):
         d_in = _rotate_small(tang, rng, 0.3, ndim)
         p_in = geo.deep_point(on, rid, a1, d_in, L_of(on), w, rng, exclude=others_at(on),
                               excl_r=3.0)
         if p_in is None or np.linalg.norm(p_in - p_end) > 6.0:
             continue
-        o = _finish_inside(geo, rec, rid, p_in, d_in, on, T, L_of, w, amp, fade, t_div, rng,
-                           ndim, before, "tnt", L)
+        o = finish(p_in, d_in)
         if o is not None:
             return o
     return None
@@ -320,12 +331,8 @@ def _finish_phys(geo: _Geo, rec: _Blob, rid: int, t_out: int, p_in: np.ndarray, 
     o.run_steps_um = steps
     if geo.label_at(t_out, o.center(t_out)) == rid:
         return None
-    for t in range(on):
-        if o.body_depth(geo, t) >= INSIDE_DEPTH_UM:
-            return None
-    for t in range(on, T):
-        if o.body_depth(geo, t) < INSIDE_DEPTH_UM:
-            return None
+    if not _onset_exact(geo, o, on, T):
+        return None
     o.entry_um = _entry_point(geo, o, rid, on)
     return o
 
@@ -370,20 +377,10 @@ def _tnt_transfer_phys(geo: _Geo, br: _Bridge, rec: _Blob, rid: int, on: int, T:
         if np.any(geo.label_at(t, _axis(p, tg, L)) != 0):
             return None
         before[t] = (p, tg)
-    _, a1 = br.anchors(on)
-    p_end = before[t_out][0]
-    tang = _unit(np.array([0.0, before[t_out][1][2], -before[t_out][1][1]]))
-    for _try in range(4):
-        d_in = _rotate_small(tang, rng, 0.3, ndim)
-        p_in = geo.deep_point(on, rid, a1, d_in, L_of(on), w, rng, exclude=others_at(on),
-                              excl_r=3.0)
-        if p_in is None or np.linalg.norm(p_in - p_end) > 6.0:
-            continue
-        o = _finish_phys(geo, rec, rid, t_out, p_in, d_in, on, T, L_of, w, amp, fade, t_div,
-                         rng, ndim, before, "tnt", L, motion)
-        if o is not None:
-            return o
-    return None
+    return _enter_near_bridge_end(
+        geo, br, rid, on, before[t_out], L_of, w, rng, ndim, others_at,
+        lambda p_in, d_in: _finish_phys(geo, rec, rid, t_out, p_in, d_in, on, T, L_of, w, amp,
+                                        fade, t_div, rng, ndim, before, "tnt", L, motion))
 
 
 def _place_transfers(geo: _Geo, layout: _Layout, routes: list[str], T: int, ndim: int,
