@@ -20,6 +20,7 @@ import pandas as pd
 
 from .frame import presence_block
 from .params import Params
+from .track import lookup_ids
 from .trajectories import link_donor_objects
 
 __all__ = ["EVENT_COLUMNS", "call_events", "mark_positive"]
@@ -36,14 +37,13 @@ EVENT_COLUMNS = [
 ]
 
 
-def _recipient_keys(cells: pd.DataFrame) -> tuple[pd.Series, dict[int, int], pd.Series]:
-    """Map ``(t, label)`` to recipient ``track_id``, each track to its lineage root, and
-    each root to the first frame of its lineage.
+def _recipient_lineage(cells: pd.DataFrame) -> tuple[dict[int, int], pd.Series]:
+    """Map each recipient track to its lineage root, and each root to the first frame of
+    its lineage.
 
     A daughter of a division (``parent_track_id`` in ``cells``, when present) belongs to
     the lineage of its mother: what the mother held, the daughters hold.
     """
-    lookup = cells.set_index(["t", "label"])["track_id"]
     parent: dict[int, int] = {}
     if "parent_track_id" in cells:
         pairs = cells[["track_id", "parent_track_id"]].drop_duplicates("track_id")
@@ -58,13 +58,14 @@ def _recipient_keys(cells: pd.DataFrame) -> tuple[pd.Series, dict[int, int], pd.
 
     family = {int(k): root(int(k)) for k in cells["track_id"].unique()}
     start = cells.assign(family=cells["track_id"].map(family)).groupby("family")["t"].min()
-    return lookup, family, start
+    return family, start
 
 
 class _Lineage:
     """Donor trajectory segments with their split parents and children."""
 
     def __init__(self, trajectory: np.ndarray, frames: np.ndarray, splits: pd.DataFrame):
+        self.segment = trajectory  # the segment of each row
         order = np.lexsort((np.arange(len(frames)), frames))
         self.rows: dict[int, list[int]] = {}
         for row in order:
@@ -170,12 +171,11 @@ def call_events(
     obs = linked.reset_index(drop=True)
     if len(obs) == 0 or len(cells) == 0:
         return _event_table([])
-    lookup, family_of, family_start = _recipient_keys(cells)
+    family_of, family_start = _recipient_lineage(cells)
     last_frame = int(cells["t"].max())
     frames = obs["t"].to_numpy(int)
     labels = obs["recipient"].to_numpy(int)
-    track = np.nan_to_num(lookup.reindex(list(zip(frames, labels))).to_numpy(float)).astype(int)
-    track = np.where(labels > 0, track, 0)
+    track = lookup_ids(cells, "track_id", frames, labels)
     family = np.array([family_of.get(int(k), 0) for k in track])
     # inside: in the recipient mask eroded by the margin; deep: inside and punctate (a
     # discrete mitochondrion, not a diffuse blob)
@@ -268,7 +268,6 @@ class _Observations:
         self.frames, self.family, self.um, self.snr = frames, family, um, snr
         self.within, self.deep = within, deep
         self.lineage, self.step, self.span = lineage, step, span
-        self.segment_of = {r: k for k, rows in lineage.rows.items() for r in rows}
 
     def stay(self, row: int, fam: int) -> np.ndarray:
         """Rows of the object's stay in the recipient lineage ``fam`` from ``row`` on.
@@ -281,9 +280,9 @@ class _Observations:
         """
         frames, t0 = self.frames, int(self.frames[row])
         members, last_t, last_row = [row], t0, row
-        segment_rows = [r for r in self.lineage.descendants(self._segment(row))
+        segment_rows = [r for r in self.lineage.descendants(self.lineage.segment[row])
                         if frames[r] > t0]
-        visited = {self._segment(row)}
+        visited = {self.lineage.segment[row]}
         while True:
             left = False
             for t in sorted({int(frames[r]) for r in segment_rows if frames[r] > last_t}):
@@ -301,22 +300,19 @@ class _Observations:
             follow = self._fused(last_row, last_t, fam, visited)
             if follow is None:
                 break
-            visited.add(self._segment(follow))
+            visited.add(self.lineage.segment[follow])
             members.append(follow)
             last_t, last_row = int(frames[follow]), follow
-            segment_rows = [r for r in self.lineage.descendants(self._segment(follow))
+            segment_rows = [r for r in self.lineage.descendants(self.lineage.segment[follow])
                             if frames[r] > last_t]
         return np.asarray(members, int)
-
-    def _segment(self, row: int) -> int:
-        return self.segment_of[row]
 
     def _fused(self, row: int, t: int, fam: int, visited: set[int]) -> int | None:
         """The nearest object inside ``fam`` within ``step`` of ``row``, in the
         first of the next ``span`` frames that holds one (another trajectory)."""
         for later in range(t + 1, t + self.span + 1):
             near = np.flatnonzero((self.frames == later) & self.deep & (self.family == fam))
-            near = [r for r in near if self._segment(int(r)) not in visited]
+            near = [r for r in near if self.lineage.segment[r] not in visited]
             if not near:
                 continue
             dist = np.linalg.norm(self.um[near] - self.um[row], axis=1)
@@ -351,10 +347,7 @@ def _bridge_ids(obs: pd.DataFrame, bridges: pd.DataFrame | None) -> np.ndarray:
     on = obs["bridge"].to_numpy(int) if "bridge" in obs else np.zeros(len(obs), int)
     if bridges is None or len(bridges) == 0 or not on.any():
         return np.zeros(len(obs), int)
-    lookup = bridges.set_index(["t", "label"])["bridge_id"]
-    keys = list(zip(obs["t"].to_numpy(int), on))
-    ids = np.nan_to_num(lookup.reindex(keys).to_numpy(float)).astype(int)
-    return np.where(on > 0, ids, 0)
+    return lookup_ids(bridges, "bridge_id", obs["t"].to_numpy(int), on)
 
 
 def _route(row: int, before: list[int], obs: pd.DataFrame, bridge_ids: np.ndarray,

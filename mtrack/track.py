@@ -17,7 +17,8 @@ from scipy.optimize import linear_sum_assignment
 
 from .params import TrackParams
 
-__all__ = ["link_positions", "track_bridges", "track_recipients"]
+__all__ = ["first_appearance_ids", "lap_segments", "link_positions", "lookup_ids",
+           "track_bridges", "track_recipients"]
 
 _FORBIDDEN = 1e12
 # a division counts when both daughters are seen for at least this many frames; a
@@ -126,25 +127,66 @@ def track_recipients(
         track_start_cost=step ** 2, track_end_cost=step ** 2,
         segment_start_cost=split, segment_end_cost=split, no_splitting_cost=split,
     )
-    coords = pd.DataFrame({"frame": out["t"].to_numpy(int), "z": um[:, 0], "y": um[:, 1],
-                           "x": um[:, 2], "row": np.arange(len(out))})
-    coords = coords.sort_values(["frame", "z", "y", "x", "row"], kind="stable")
-    tracks, splits, _ = tracker.predict_dataframe(
-        coords.reset_index(drop=True), coordinate_cols=["z", "y", "x"], frame_col="frame",
-        only_coordinate_cols=False)
-    segment = np.zeros(len(out), np.int64)
-    segment[tracks["row"].to_numpy(int)] = tracks["track_id"].to_numpy(int)
-    parent = {} if len(splits) == 0 else dict(zip(splits["child_track_id"].astype(int),
-                                                  splits["parent_track_id"].astype(int)))
+    segment, parent = lap_segments(tracker, out["t"].to_numpy(int), um)
     segment, parent = _undo_brief_divisions(segment, out["t"].to_numpy(int), parent)
-    # number tracks by first appearance (frame, then position): deterministic ids
-    first = pd.DataFrame({"segment": segment, "t": out["t"].to_numpy(int), "z": um[:, 0],
-                          "y": um[:, 1], "x": um[:, 2]})
-    first = first.sort_values(["t", "z", "y", "x"], kind="stable").drop_duplicates("segment")
-    ids = dict(zip(first["segment"], range(1, len(first) + 1)))
+    ids = first_appearance_ids(segment, out["t"].to_numpy(int), um)
     out["track_id"] = [ids[k] for k in segment]
     out["parent_track_id"] = [ids[parent[k]] if k in parent else 0 for k in segment]
     return out
+
+
+def lap_segments(tracker: LapTrack, frames: np.ndarray, um: np.ndarray,
+                 extra: dict[str, np.ndarray] | None = None) -> tuple[np.ndarray, dict[int, int]]:
+    """Run a laptrack tracker on per-row positions; its segment per row and its splits.
+
+    Parameters
+    ----------
+    tracker : LapTrack
+    frames : (n,) int array
+    um : (n, 3) array
+        Positions (z, y, x) in µm.
+    extra : dict of (n,) arrays, optional
+        Further linking coordinates (same units as the tracker's cutoffs).
+
+    Returns
+    -------
+    segment : (n,) int64 array
+        laptrack's segment id of each row (rows are given to laptrack sorted by frame and
+        position, so the result does not depend on the input order).
+    parent : dict
+        Child segment -> parent segment, for each split.
+    """
+    extra = extra or {}
+    table = pd.DataFrame({"frame": frames, **extra, "z": um[:, 0], "y": um[:, 1],
+                          "x": um[:, 2], "row": np.arange(len(frames))})
+    table = table.sort_values(["frame", "z", "y", "x", "row"], kind="stable")
+    tracks, splits, _ = tracker.predict_dataframe(
+        table.reset_index(drop=True), coordinate_cols=[*extra, "z", "y", "x"],
+        frame_col="frame", only_coordinate_cols=False)
+    segment = np.zeros(len(frames), np.int64)
+    segment[tracks["row"].to_numpy(int)] = tracks["track_id"].to_numpy(int)
+    parent = {} if len(splits) == 0 else dict(zip(splits["child_track_id"].astype(int),
+                                                  splits["parent_track_id"].astype(int)))
+    return segment, parent
+
+
+def first_appearance_ids(segment: np.ndarray, frames: np.ndarray,
+                         um: np.ndarray) -> dict[int, int]:
+    """Number segments from 1 in order of first appearance (frame, then position z, y,
+    x): ids that do not depend on the tracker's own numbering."""
+    first = pd.DataFrame({"segment": segment, "t": frames, "z": um[:, 0], "y": um[:, 1],
+                          "x": um[:, 2]})
+    first = first.sort_values(["t", "z", "y", "x"], kind="stable").drop_duplicates("segment")
+    return {int(k): i for i, k in enumerate(first["segment"], 1)}
+
+
+def lookup_ids(table: pd.DataFrame, column: str, frames: np.ndarray,
+               labels: np.ndarray) -> np.ndarray:
+    """``table[column]`` of the rows with ``(t, label)`` equal to each ``(frames, labels)``
+    pair; 0 where there is none (or ``labels`` is not positive)."""
+    lookup = table.set_index(["t", "label"])[column]
+    found = lookup.reindex(list(zip(np.asarray(frames, int), np.asarray(labels, int))))
+    return np.where(np.asarray(labels) > 0, np.nan_to_num(found.to_numpy(float)), 0).astype(int)
 
 
 def _median_radius(cells: pd.DataFrame, scale: tuple[float, float, float]) -> float:
@@ -216,13 +258,11 @@ def track_bridges(
     out = bridges.copy()
     if len(out) == 0:
         return out.assign(bridge_id=pd.Series(dtype=int), lifetime=pd.Series(dtype=int))
-    lookup = cells.set_index(["t", "label"])["track_id"]
     ends = []
     for column in ("cell_a", "cell_b"):
         labels = out[column].to_numpy(int)
-        keys = list(zip(out["t"].to_numpy(int), labels))
-        tracked = lookup.reindex(keys).to_numpy()
-        ends.append(np.where(labels < 0, -1, np.nan_to_num(tracked, nan=0)).astype(int))
+        tracked = lookup_ids(cells, "track_id", out["t"].to_numpy(int), labels)
+        ends.append(np.where(labels < 0, -1, tracked))
     out["cell_a"], out["cell_b"] = np.minimum(*ends), np.maximum(*ends)
     out["bridge_id"] = 0
     next_id = 0

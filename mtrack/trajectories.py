@@ -26,6 +26,7 @@ import pandas as pd
 from laptrack import LapTrack
 
 from .params import TrackParams
+from .track import first_appearance_ids, lap_segments
 
 __all__ = ["donor_step_um", "link_donor_objects"]
 
@@ -108,26 +109,12 @@ def link_donor_objects(
     frames = out["t"].to_numpy(int)
     snr = out["snr"].to_numpy(float) if "snr" in out else np.ones(len(out))
     brightness = np.log2(np.maximum(snr, 1.0)) * (tau / 2)
-    coords = pd.DataFrame({"frame": frames, "time": frames * tau, "brightness": brightness,
-                           "z": um[:, 0], "y": um[:, 1], "x": um[:, 2],
-                           "row": np.arange(len(out))})
-    coords = coords.sort_values(["frame", "z", "y", "x", "row"], kind="stable")
-    coords = coords.reset_index(drop=True)
-    tracks, split_df, _ = tracker.predict_dataframe(
-        coords, coordinate_cols=["time", "brightness", "z", "y", "x"], frame_col="frame",
-        only_coordinate_cols=False)
-    # renumber segments by their first object (frame, then position): deterministic ids
-    first = tracks.groupby("track_id")["row"].min()
-    order = coords.set_index("row").loc[first.to_numpy()]
-    ranked = pd.Series(np.arange(1, len(first) + 1), index=first.index[
-        np.lexsort((order["x"].to_numpy(), order["y"].to_numpy(), order["z"].to_numpy(),
-                    order["frame"].to_numpy()))])
-    trajectory = np.zeros(len(out), np.int64)
-    trajectory[tracks["row"].to_numpy(int)] = ranked.loc[tracks["track_id"]].to_numpy()
-    out["trajectory"] = trajectory
-    if len(split_df):
-        splits = pd.DataFrame({
-            "parent": ranked.loc[split_df["parent_track_id"]].to_numpy(int),
-            "child": ranked.loc[split_df["child_track_id"]].to_numpy(int),
-        }).sort_values(["child", "parent"], kind="stable").reset_index(drop=True)
+    segment, parent = lap_segments(tracker, frames, um,
+                                   {"time": frames * tau, "brightness": brightness})
+    ids = first_appearance_ids(segment, frames, um)
+    out["trajectory"] = np.array([ids[k] for k in segment], np.int64)
+    if parent:
+        splits = pd.DataFrame({"parent": [ids[p] for p in parent.values()],
+                               "child": [ids[c] for c in parent]})
+        splits = splits.sort_values(["child", "parent"], kind="stable").reset_index(drop=True)
     return out, splits
